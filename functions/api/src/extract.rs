@@ -1,0 +1,138 @@
+//! Extractors whose every rejection is the JSON error shape (axum's own reject in plain text).
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use refwire_core::service::Principal;
+use serde::de::DeserializeOwned;
+
+/// Request bodies above this get 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON body. Malformed JSON is 400 `invalid_json`; a wrong type or missing field is 400
+/// `validation_failed` naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body is larger than 256 KB",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "could not read the request body",
+                    )
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            ApiError::validation(path.trim_start_matches('.'), strip_position(&inner))
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("request body is not valid JSON: {}", strip_position(&inner)),
+            )
+        }
+    })?;
+    deserializer.end().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "trailing characters after the JSON body",
+        )
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 12"; the message reads better without it.
+fn strip_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(index) => text[..index].to_string(),
+        None => text,
+    }
+}
+
+/// Query-string parameters; a bad value is 400 `validation_failed`.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
+/// The API key from `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+fn presented_key(parts: &Parts) -> Option<&str> {
+    if let Some(key) = parts.headers.get("x-api-key") {
+        return key.to_str().ok().map(str::trim);
+    }
+    let authorization = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
+/// A caller authenticated by a program's API key.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = presented_key(parts).ok_or(refwire_core::Error::Unauthorized)?;
+        Ok(Caller(state.authenticate(key).await?))
+    }
+}
+
+/// A caller holding the operator key.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = presented_key(parts).ok_or(refwire_core::Error::Unauthorized)?;
+        state.authenticate_operator(key)?;
+        Ok(Operator)
+    }
+}

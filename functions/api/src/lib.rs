@@ -1,0 +1,73 @@
+//! The whole Refwire HTTP API as one axum Router. The Lambda (`main.rs`, under `lambda_http`) and
+//! `refwire-local` serve this same Router; neither adds routes of its own.
+
+mod error;
+mod extract;
+mod programs;
+mod referrals;
+mod views;
+
+pub use error::ApiError;
+pub use extract::MAX_BODY_BYTES;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::{delete, get, post};
+use refwire_core::service::Refwire;
+use std::sync::Arc;
+
+pub type AppState = Arc<Refwire>;
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/v1/programs", post(programs::create_program))
+        .route("/v1/programs/{program_id}/keys", post(programs::issue_key))
+        .route(
+            "/v1/programs/{program_id}/keys/{key_id}",
+            delete(programs::revoke_key),
+        )
+        .route(
+            "/v1/api/referral/settings",
+            get(referrals::get_settings).put(referrals::update_settings),
+        )
+        .route("/v1/api/referral/create", post(referrals::create))
+        .route("/v1/api/referral/milestone", post(referrals::milestone))
+        .route(
+            "/v1/api/referral/claim-reward",
+            post(referrals::claim_reward),
+        )
+        .route(
+            "/v1/api/referral/claim-referee-reward",
+            post(referrals::claim_referee_reward),
+        )
+        .route("/v1/api/referral/leaderboard", get(referrals::leaderboard))
+        .route("/v1/api/referral/stats", get(referrals::stats))
+        .route("/v1/api/referral/{code}", get(referrals::get))
+        .route("/v1/api/referrals", get(referrals::list))
+        .route("/v1/events", get(referrals::list_events))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

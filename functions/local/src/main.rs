@@ -1,0 +1,98 @@
+//! `refwire-local`: the same Router the Lambda serves, on 127.0.0.1, over one SQLite data file.
+//!
+//! On first start it creates a default program and prints its keys and the operator key; they are
+//! shown once, as in production. Data survives restarts.
+
+mod bootstrap;
+mod options;
+
+use refwire_core::clock::SystemClock;
+use refwire_core::ids::RandomIds;
+use refwire_core::service::Refwire;
+use refwire_embedded::EmbeddedStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often lapsed referrals are expired (emitting `referral.expired`), and how many per pass.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+const SWEEP_BATCH: u32 = 500;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "refwire=info,warn".into()),
+        )
+        .init();
+    let options = match options::Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\n\n{}", options::USAGE);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("refwire-local: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: options::Options) -> Result<(), String> {
+    let store = EmbeddedStore::open(&options.data_file)
+        .map_err(|err| format!("cannot open {}: {err}", options.data_file.display()))?;
+    let operator_key = bootstrap::operator_key(&store).await?;
+    let app = Arc::new(Refwire::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        Some(operator_key.verifier),
+    ));
+    let first_start = bootstrap::default_program(&store, &app).await?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .map_err(|err| format!("cannot listen on 127.0.0.1:{}: {err}", options.port))?;
+    let address = listener.local_addr().map_err(|err| err.to_string())?;
+    println!("refwire-local listening on http://{address}");
+    println!("data file: {}", options.data_file.display());
+    match first_start {
+        Some(created) => {
+            println!(
+                "created the default program {} (keys are shown only now):",
+                created.program.id
+            );
+            println!("  secret key:      {}", created.secret_key);
+            println!("  publishable key: {}", created.publishable_key);
+        }
+        None => {
+            println!("using the existing default program (its keys were printed on first start)")
+        }
+    }
+    if let Some(operator) = operator_key.plaintext {
+        println!("  operator key:    {operator}");
+    }
+
+    tokio::spawn(sweep_expired(Arc::clone(&app)));
+    axum::serve(listener, refwire_api::router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|err| err.to_string())
+}
+
+async fn sweep_expired(app: Arc<Refwire>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match app.sweep_expired(SWEEP_BATCH).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "expired lapsed referrals"),
+            Err(err) => tracing::warn!(%err, "expiry sweep failed"),
+        }
+    }
+}

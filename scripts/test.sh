@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs Refwire's whole test suite on a fresh machine with only Rust and Python 3:
+# installs the Python test tools into .venv, starts moto server on 127.0.0.1 (the AWS emulator),
+# lints template.yaml, checks formatting and lints, runs every test, and stops moto again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" || {
+    echo "python3 -m venv failed: install your distribution's venv package (e.g. python3-venv)" >&2
+    exit 1
+  }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
+
+moto_port=${REFWIRE_MOTO_PORT:-5055}
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+export REFWIRE_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/')" \
+    "$REFWIRE_TEST_AWS_ENDPOINT" >/dev/null 2>&1; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { echo "moto server failed to start:" >&2; cat target/moto.log >&2; exit 1; }
+  sleep 0.2
+done
+echo "moto server on $REFWIRE_TEST_AWS_ENDPOINT"
+
+echo "== cfn-lint template.yaml"
+"$venv/bin/cfn-lint" template.yaml
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== cargo test"
+# The integration tests start the real refwire-local binary, so build it first.
+cargo build --workspace --bins --quiet
+cargo test --workspace

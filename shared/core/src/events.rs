@@ -1,0 +1,78 @@
+//! Outbox events: written in the same transaction as the change that caused them, delivered later.
+
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub const REFERRAL_CREATED: &str = "referral.created";
+pub const REFERRAL_MILESTONE_REACHED: &str = "referral.milestone_reached";
+pub const REFERRAL_COMPLETED: &str = "referral.completed";
+pub const REFERRAL_EXPIRED: &str = "referral.expired";
+pub const REWARD_CLAIMED: &str = "reward.claimed";
+
+/// Every event type Refwire itself emits.
+pub const BUILT_IN_EVENTS: &[&str] = &[
+    REFERRAL_CREATED,
+    REFERRAL_MILESTONE_REACHED,
+    REFERRAL_COMPLETED,
+    REFERRAL_EXPIRED,
+    REWARD_CLAIMED,
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// `evt_<ulid>`: stable across every delivery attempt of this event.
+    pub id: String,
+    pub program_id: String,
+    pub event: String,
+    #[serde(with = "time::millis")]
+    pub timestamp: Timestamp,
+    pub data: serde_json::Value,
+}
+
+/// The wire envelope; field order is part of the contract (`id, event, timestamp, data`).
+#[derive(Serialize)]
+pub struct Envelope<'a> {
+    id: &'a str,
+    event: &'a str,
+    #[serde(with = "time::millis")]
+    timestamp: Timestamp,
+    data: &'a serde_json::Value,
+}
+
+impl OutboxEvent {
+    pub fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            id: &self.id,
+            event: &self.event,
+            timestamp: self.timestamp,
+            data: &self.data,
+        }
+    }
+
+    /// The exact bytes a receiver gets: compact JSON, no whitespace.
+    pub fn envelope_json(&self) -> String {
+        // Serialising borrowed strings, a timestamp and a Value into a String cannot fail.
+        serde_json::to_string(&self.envelope()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn envelope_is_compact_and_ordered() {
+        let event = OutboxEvent {
+            id: "evt_1".into(),
+            program_id: "prg_1".into(),
+            event: REFERRAL_COMPLETED.into(),
+            timestamp: chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+            data: serde_json::json!({"referral_code": "ABC1234567"}),
+        };
+        assert_eq!(
+            event.envelope_json(),
+            r#"{"id":"evt_1","event":"referral.completed","timestamp":"2026-04-08T14:30:00.000Z","data":{"referral_code":"ABC1234567"}}"#
+        );
+    }
+}

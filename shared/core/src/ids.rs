@@ -1,0 +1,65 @@
+//! Identifier and code generation.
+
+use rand::Rng;
+
+/// Referral-code alphabet without look-alikes (0/O, 1/I/L), so codes survive being read aloud or retyped.
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// The id port: lexicographically time-ordered ids (ULIDs) with a type prefix, and referral codes.
+pub trait Ids: Send + Sync {
+    fn new_id(&self, prefix: &str) -> String;
+    fn referral_code(&self, length: usize) -> String;
+}
+
+pub struct RandomIds;
+
+impl Ids for RandomIds {
+    fn new_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", ulid::Ulid::new())
+    }
+
+    fn referral_code(&self, length: usize) -> String {
+        let mut rng = rand::rng();
+        (0..length)
+            .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+            .collect()
+    }
+}
+
+/// Random URL-safe token characters for API key material.
+pub fn random_token(length: usize) -> String {
+    const TOKEN_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..length)
+        .map(|_| TOKEN_ALPHABET[rng.random_range(0..TOKEN_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Normalises a referral code typed by a person: trims and upper-cases it.
+pub fn normalize_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_only_the_unambiguous_alphabet() {
+        let code = RandomIds.referral_code(64);
+        assert_eq!(code.len(), 64);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
+        for ambiguous in ['0', 'O', '1', 'I', 'L'] {
+            assert!(!CODE_ALPHABET.contains(&(ambiguous as u8)));
+        }
+    }
+
+    #[test]
+    fn ids_are_prefixed_and_time_ordered() {
+        let first = RandomIds.new_id("evt");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = RandomIds.new_id("evt");
+        assert!(first.starts_with("evt_") && first.len() == 30, "{first}");
+        assert!(first < second);
+    }
+}

@@ -1,0 +1,18 @@
+//! Refwire's domain: everything that decides, nothing that does I/O.
+//!
+//! Adapters (`shared/embedded`, later `shared/aws`) implement the port traits in [`ports`];
+//! the HTTP layer calls [`service::Refwire`]. No AWS SDK and no SQL may appear in this crate.
+
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod ports;
+pub mod program;
+pub mod referral;
+pub mod service;
+pub mod settings;
+pub mod time;
+pub mod url_rules;
+
+pub use error::{Error, StoreError};

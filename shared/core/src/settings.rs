@@ -1,0 +1,325 @@
+//! Per-program referral settings (Tolinku's "referral settings" of an Appspace) and their validation.
+
+use crate::error::Error;
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardType {
+    None,
+    Points,
+    Credit,
+    Discount,
+    Custom,
+}
+
+/// A reward amount: a number (`5`, `10.5`) or a label (`"10%"`, `"free month"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RewardValue {
+    Amount(serde_json::Number),
+    Label(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferralSettings {
+    pub enabled: bool,
+    /// `None`: referrals never expire.
+    pub referral_expiration_days: Option<u32>,
+    /// `None`: unlimited pending referrals per referrer.
+    pub referral_max_per_user: Option<u32>,
+    /// In funnel order; the referral's `milestone` is the furthest one reached.
+    pub referral_milestones: Vec<String>,
+    pub referral_reward_milestone: String,
+    pub reward_type: RewardType,
+    pub reward_value: Option<RewardValue>,
+    pub referee_reward_type: RewardType,
+    pub referee_reward_value: Option<RewardValue>,
+    /// Must contain `{code}`.
+    pub referral_url_template: String,
+    pub code_length: u8,
+}
+
+impl Default for ReferralSettings {
+    fn default() -> Self {
+        ReferralSettings {
+            enabled: true,
+            referral_expiration_days: Some(30),
+            referral_max_per_user: None,
+            referral_milestones: ["signed_up", "first_purchase", "completed"]
+                .map(String::from)
+                .to_vec(),
+            referral_reward_milestone: "completed".into(),
+            reward_type: RewardType::None,
+            reward_value: None,
+            referee_reward_type: RewardType::None,
+            referee_reward_value: None,
+            referral_url_template: "https://example.com/r/{code}".into(),
+            code_length: 10,
+        }
+    }
+}
+
+pub const MIN_CODE_LENGTH: u8 = 6;
+pub const MAX_CODE_LENGTH: u8 = 32;
+const MAX_MILESTONES: usize = 20;
+const MAX_EXPIRATION_DAYS: u32 = 3650;
+
+/// A partial update (`PUT /settings`): absent fields keep their value; `null` clears a nullable one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub referral_expiration_days: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub referral_max_per_user: Option<Option<u32>>,
+    pub referral_milestones: Option<Vec<String>>,
+    pub referral_reward_milestone: Option<String>,
+    pub reward_type: Option<RewardType>,
+    #[serde(default, deserialize_with = "present")]
+    pub reward_value: Option<Option<RewardValue>>,
+    pub referee_reward_type: Option<RewardType>,
+    #[serde(default, deserialize_with = "present")]
+    pub referee_reward_value: Option<Option<RewardValue>>,
+    pub referral_url_template: Option<String>,
+    pub code_length: Option<u8>,
+}
+
+/// Distinguishes an explicit `null` (`Some(None)`) from an absent field (`None`, via `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl ReferralSettings {
+    /// Applies an update and validates the result as a whole; on error `self` is unchanged.
+    pub fn updated(&self, update: SettingsUpdate) -> Result<ReferralSettings, Error> {
+        let mut next = self.clone();
+        if let Some(enabled) = update.enabled {
+            next.enabled = enabled;
+        }
+        if let Some(days) = update.referral_expiration_days {
+            next.referral_expiration_days = days;
+        }
+        if let Some(max) = update.referral_max_per_user {
+            next.referral_max_per_user = max;
+        }
+        if let Some(milestones) = update.referral_milestones {
+            next.referral_milestones = milestones;
+        }
+        if let Some(milestone) = update.referral_reward_milestone {
+            next.referral_reward_milestone = milestone;
+        }
+        if let Some(reward_type) = update.reward_type {
+            next.reward_type = reward_type;
+        }
+        if let Some(value) = update.reward_value {
+            next.reward_value = value;
+        }
+        if let Some(reward_type) = update.referee_reward_type {
+            next.referee_reward_type = reward_type;
+        }
+        if let Some(value) = update.referee_reward_value {
+            next.referee_reward_value = value;
+        }
+        if let Some(template) = update.referral_url_template {
+            next.referral_url_template = template;
+        }
+        if let Some(length) = update.code_length {
+            next.code_length = length;
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(days) = self.referral_expiration_days
+            && !(1..=MAX_EXPIRATION_DAYS).contains(&days)
+        {
+            return Err(Error::validation(
+                "referral_expiration_days",
+                format!("must be between 1 and {MAX_EXPIRATION_DAYS}, or null for no expiry"),
+            ));
+        }
+        if self.referral_max_per_user == Some(0) {
+            return Err(Error::validation(
+                "referral_max_per_user",
+                "must be at least 1, or null for unlimited",
+            ));
+        }
+        if self.referral_milestones.is_empty() || self.referral_milestones.len() > MAX_MILESTONES {
+            return Err(Error::validation(
+                "referral_milestones",
+                format!("must list between 1 and {MAX_MILESTONES} milestones"),
+            ));
+        }
+        for (index, milestone) in self.referral_milestones.iter().enumerate() {
+            if !is_valid_milestone_name(milestone) {
+                return Err(Error::validation(
+                    "referral_milestones",
+                    format!("milestone {milestone:?} must be 1-64 characters of a-z, 0-9, _ . -"),
+                ));
+            }
+            if self.referral_milestones[..index].contains(milestone) {
+                return Err(Error::validation(
+                    "referral_milestones",
+                    format!("milestone {milestone:?} is listed twice"),
+                ));
+            }
+        }
+        if !self
+            .referral_milestones
+            .contains(&self.referral_reward_milestone)
+        {
+            return Err(Error::validation(
+                "referral_reward_milestone",
+                "must be one of referral_milestones",
+            ));
+        }
+        validate_reward("reward_value", self.reward_type, &self.reward_value)?;
+        validate_reward(
+            "referee_reward_value",
+            self.referee_reward_type,
+            &self.referee_reward_value,
+        )?;
+        let template = &self.referral_url_template;
+        let scheme_ok = template.starts_with("https://") || template.starts_with("http://");
+        if !scheme_ok || !template.contains("{code}") || template.len() > 512 {
+            return Err(Error::validation(
+                "referral_url_template",
+                "must be an http(s) URL of at most 512 characters containing {code}",
+            ));
+        }
+        if !(MIN_CODE_LENGTH..=MAX_CODE_LENGTH).contains(&self.code_length) {
+            return Err(Error::validation(
+                "code_length",
+                format!("must be between {MIN_CODE_LENGTH} and {MAX_CODE_LENGTH}"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn milestone_position(&self, milestone: &str) -> Option<usize> {
+        self.referral_milestones.iter().position(|m| m == milestone)
+    }
+
+    pub fn referral_url(&self, code: &str) -> String {
+        self.referral_url_template.replace("{code}", code)
+    }
+}
+
+fn is_valid_milestone_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+fn validate_reward(
+    field: &'static str,
+    reward_type: RewardType,
+    value: &Option<RewardValue>,
+) -> Result<(), Error> {
+    match value {
+        Some(RewardValue::Label(label)) if label.is_empty() || label.len() > 200 => Err(
+            Error::validation(field, "a text reward value must be 1-200 characters"),
+        ),
+        Some(RewardValue::Amount(amount)) if amount.as_f64().is_some_and(|v| v < 0.0) => {
+            Err(Error::validation(field, "must not be negative"))
+        }
+        Some(_) if reward_type == RewardType::None => Err(Error::validation(
+            field,
+            "a reward value needs a reward type other than none",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(json: &str) -> SettingsUpdate {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_design() {
+        let settings = ReferralSettings::default();
+        settings.validate().unwrap();
+        assert_eq!(settings.referral_expiration_days, Some(30));
+        assert_eq!(settings.code_length, 10);
+        assert_eq!(settings.referral_reward_milestone, "completed");
+        assert_eq!(settings.referral_url("ABC"), "https://example.com/r/ABC");
+    }
+
+    #[test]
+    fn update_distinguishes_null_from_absent() {
+        let base = ReferralSettings {
+            referral_max_per_user: Some(3),
+            ..Default::default()
+        };
+        let kept = base.updated(update(r#"{"enabled": false}"#)).unwrap();
+        assert_eq!(kept.referral_max_per_user, Some(3));
+        assert!(!kept.enabled);
+        let cleared = base
+            .updated(update(r#"{"referral_max_per_user": null}"#))
+            .unwrap();
+        assert_eq!(cleared.referral_max_per_user, None);
+    }
+
+    #[test]
+    fn invalid_updates_are_refused_with_the_field() {
+        let base = ReferralSettings::default();
+        let cases = [
+            (
+                r#"{"referral_reward_milestone": "paid"}"#,
+                "referral_reward_milestone",
+            ),
+            (r#"{"referral_milestones": []}"#, "referral_milestones"),
+            (
+                r#"{"referral_milestones": ["a", "a"], "referral_reward_milestone": "a"}"#,
+                "referral_milestones",
+            ),
+            (
+                r#"{"referral_milestones": ["Has Space"], "referral_reward_milestone": "Has Space"}"#,
+                "referral_milestones",
+            ),
+            (
+                r#"{"referral_expiration_days": 0}"#,
+                "referral_expiration_days",
+            ),
+            (r#"{"referral_max_per_user": 0}"#, "referral_max_per_user"),
+            (r#"{"code_length": 5}"#, "code_length"),
+            (r#"{"code_length": 33}"#, "code_length"),
+            (
+                r#"{"referral_url_template": "https://example.com/r/"}"#,
+                "referral_url_template",
+            ),
+            (
+                r#"{"referral_url_template": "ftp://x/{code}"}"#,
+                "referral_url_template",
+            ),
+            (r#"{"reward_value": 5}"#, "reward_value"),
+            (
+                r#"{"reward_type": "credit", "reward_value": -1}"#,
+                "reward_value",
+            ),
+        ];
+        for (json, field) in cases {
+            match base.updated(update(json)) {
+                Err(Error::Validation { field: Some(f), .. }) => assert_eq!(f, field, "{json}"),
+                other => panic!("{json}: expected a validation error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<SettingsUpdate>(r#"{"enabeld": true}"#).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! Timestamps: UTC with millisecond precision, written as `2026-04-08T14:30:00.000Z` everywhere
+//! (API, events, storage) so every runtime formats them identically.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+pub fn format(ts: &Timestamp) -> String {
+    ts.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse(text: &str) -> Option<Timestamp> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|ts| ts.with_timezone(&Utc))
+}
+
+/// Serde adapter for `Timestamp` fields.
+pub mod millis {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format(ts))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse(&text).ok_or_else(|| D::Error::custom("expected an RFC 3339 timestamp"))
+    }
+}
+
+/// Serde adapter for `Option<Timestamp>` fields.
+pub mod millis_option {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(
+        ts: &Option<Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match ts {
+            Some(ts) => serializer.serialize_str(&super::format(ts)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                super::parse(&text)
+                    .ok_or_else(|| D::Error::custom("expected an RFC 3339 timestamp"))
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn formats_with_milliseconds_and_z() {
+        let ts = Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap();
+        assert_eq!(format(&ts), "2026-04-08T14:30:00.000Z");
+        assert_eq!(parse("2026-04-08T14:30:00.000Z"), Some(ts));
+    }
+}

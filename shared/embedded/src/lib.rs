@@ -1,0 +1,267 @@
+//! Refwire on one SQLite file (WAL mode). Every state change and the outbox event it causes are written
+//! in one transaction; uniqueness rules (codes, referees, one open code per referrer) are enforced by
+//! the schema, so they hold under any concurrency.
+
+mod referrals;
+mod schema;
+
+use refwire_core::StoreError;
+use refwire_core::events::OutboxEvent;
+use refwire_core::ports::{EventStore, ProgramStore};
+use refwire_core::program::{ApiKeyRecord, Program};
+use refwire_core::settings::ReferralSettings;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The embedded store. Cloning shares the connection.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating and migrating if needed) the data file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path).map_err(unavailable)?;
+        schema::prepare(&mut connection).map_err(unavailable)?;
+        Ok(EmbeddedStore {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs blocking SQLite work off the async runtime's worker threads.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut connection)
+        })
+        .await
+        .map_err(|join| StoreError::Unavailable(join.to_string()))?
+    }
+
+    /// A value from the instance's own key/value table (refwire-local keeps its bootstrap state here).
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.run(move |conn| {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+pub(crate) fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(unavailable)
+}
+
+pub(crate) fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[OutboxEvent],
+) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO outbox (id, program_id, event, doc) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(unavailable)?;
+    for event in events {
+        insert
+            .execute(params![
+                event.id,
+                event.program_id,
+                event.event,
+                to_json(event)?
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl ProgramStore for EmbeddedStore {
+    async fn create_program(
+        &self,
+        program: &Program,
+        keys: &[ApiKeyRecord],
+    ) -> Result<(), StoreError> {
+        let program = program.clone();
+        let keys = keys.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO programs (id, doc) VALUES (?1, ?2)",
+                params![program.id, to_json(&program)?],
+            )
+            .map_err(unavailable)?;
+            for key in &keys {
+                insert_key(&tx, key)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_program(&self, program_id: &str) -> Result<Option<Program>, StoreError> {
+        let program_id = program_id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM programs WHERE id = ?1",
+                    [program_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn save_settings(
+        &self,
+        program_id: &str,
+        settings: &ReferralSettings,
+    ) -> Result<(), StoreError> {
+        let program_id = program_id.to_string();
+        let settings = settings.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let doc: String = tx
+                .query_row(
+                    "SELECT doc FROM programs WHERE id = ?1",
+                    [&program_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .ok_or(StoreError::NotFound)?;
+            let mut program: Program = from_json(&doc)?;
+            program.settings = settings;
+            tx.execute(
+                "UPDATE programs SET doc = ?2 WHERE id = ?1",
+                params![program_id, to_json(&program)?],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM programs WHERE id = ?1",
+                    [&key.program_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            exists.ok_or(StoreError::NotFound)?;
+            insert_key(&tx, &key)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let key_id = key_id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM api_keys WHERE key_id = ?1",
+                    [key_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn delete_api_key(&self, program_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let (program_id, key_id) = (program_id.to_string(), key_id.to_string());
+        self.run(move |conn| {
+            conn.execute(
+                "DELETE FROM api_keys WHERE program_id = ?1 AND key_id = ?2",
+                [program_id, key_id],
+            )
+            .map(|deleted| deleted > 0)
+            .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+fn insert_key(tx: &rusqlite::Transaction<'_>, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO api_keys (key_id, program_id, doc) VALUES (?1, ?2, ?3)",
+        params![key.key_id, key.program_id, to_json(key)?],
+    )
+    .map(drop)
+    .map_err(unavailable)
+}
+
+#[async_trait::async_trait]
+impl EventStore for EmbeddedStore {
+    async fn list_events(
+        &self,
+        program_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let program_id = program_id.to_string();
+        let after = after.map(str::to_string);
+        self.run(move |conn| {
+            let mut query = conn
+                .prepare_cached(
+                    "SELECT doc FROM outbox
+                     WHERE program_id = ?1
+                       AND seq > COALESCE((SELECT seq FROM outbox WHERE id = ?2), 0)
+                     ORDER BY seq LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let docs = query
+                .query_map(params![program_id, after, limit], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(unavailable)?;
+            docs.map(|doc| from_json(&doc.map_err(unavailable)?))
+                .collect()
+        })
+        .await
+    }
+}

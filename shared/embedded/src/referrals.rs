@@ -1,0 +1,318 @@
+//! `ReferralStore` on SQLite.
+
+use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
+use refwire_core::StoreError;
+use refwire_core::events::OutboxEvent;
+use refwire_core::ports::{
+    ReferralCounts, ReferralPage, ReferralQuery, ReferralStore, ReferrerTally,
+};
+use refwire_core::referral::Referral;
+use refwire_core::time::Timestamp;
+use rusqlite::{ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+/// The status a reader sees: a pending referral past `expires_at` (milliseconds in `?1`) is expired.
+const EFFECTIVE_STATUS: &str = "(CASE WHEN status = 'pending' AND expires_at IS NOT NULL \
+     AND expires_at <= ?1 THEN 'expired' ELSE status END)";
+
+fn millis(ts: &Timestamp) -> i64 {
+    ts.timestamp_millis()
+}
+
+fn rewards_claimed(referral: &Referral) -> i64 {
+    i64::from(referral.reward_claimed) + i64::from(referral.referee_reward_claimed)
+}
+
+/// Maps the schema's uniqueness rules to the store errors the use cases act on.
+fn write_error(err: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &err
+        && failure.code == ErrorCode::ConstraintViolation
+    {
+        if message.contains("referrals.referred_user_id") {
+            return StoreError::RefereeTaken;
+        }
+        if message.contains("referrals.code") {
+            return StoreError::CodeTaken;
+        }
+        if message.contains("referrals.referrer_id") {
+            return StoreError::OpenReferralExists;
+        }
+    }
+    unavailable(err)
+}
+
+fn docs_to_referrals(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Referral>, StoreError> {
+    let docs = statement
+        .query_map(params, |row| row.get::<_, String>(0))
+        .map_err(unavailable)?;
+    docs.map(|doc| from_json(&doc.map_err(unavailable)?))
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl ReferralStore for EmbeddedStore {
+    async fn insert_referral(
+        &self,
+        referral: &Referral,
+        event: &OutboxEvent,
+        max_pending: Option<u32>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let referral = referral.clone();
+        let event = event.clone();
+        self.run(move |conn| {
+            // IMMEDIATE takes the write lock before counting, so the cap check and insert are atomic.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            if let Some(max_pending) = max_pending {
+                let pending: u32 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM referrals
+                         WHERE program_id = ?1 AND referrer_id = ?2 AND status = 'pending'
+                           AND (expires_at IS NULL OR expires_at > ?3)",
+                        params![referral.program_id, referral.referrer_id, millis(&now)],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if pending >= max_pending {
+                    return Err(StoreError::LimitReached);
+                }
+            }
+            tx.execute(
+                "INSERT INTO referrals (referral_id, program_id, code, referrer_id, referred_user_id,
+                     user_name, status, expires_at, rewards_claimed, version, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    referral.referral_id,
+                    referral.program_id,
+                    referral.referral_code,
+                    referral.referrer_id,
+                    referral.referred_user_id,
+                    referral.user_name,
+                    referral.status.as_str(),
+                    referral.expires_at.as_ref().map(millis),
+                    rewards_claimed(&referral),
+                    referral.version,
+                    to_json(&referral)?,
+                ],
+            )
+            .map_err(write_error)?;
+            insert_events(&tx, std::slice::from_ref(&event))?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn find_referral(
+        &self,
+        program_id: &str,
+        code: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        let (program_id, code) = (program_id.to_string(), code.to_string());
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM referrals WHERE program_id = ?1 AND code = ?2",
+                    [program_id, code],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn find_open_referral(
+        &self,
+        program_id: &str,
+        referrer_id: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        let (program_id, referrer_id) = (program_id.to_string(), referrer_id.to_string());
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM referrals
+                     WHERE program_id = ?1 AND referrer_id = ?2
+                       AND status = 'pending' AND referred_user_id IS NULL",
+                    [program_id, referrer_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn update_referral(
+        &self,
+        referral: &Referral,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let referral = referral.clone();
+        let events = events.to_vec();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let updated = tx
+                .execute(
+                    "UPDATE referrals SET referred_user_id = ?3, user_name = ?4, status = ?5,
+                         expires_at = ?6, rewards_claimed = ?7, version = ?8, doc = ?9
+                     WHERE referral_id = ?1 AND version = ?2",
+                    params![
+                        referral.referral_id,
+                        referral.version - 1,
+                        referral.referred_user_id,
+                        referral.user_name,
+                        referral.status.as_str(),
+                        referral.expires_at.as_ref().map(millis),
+                        rewards_claimed(&referral),
+                        referral.version,
+                        to_json(&referral)?,
+                    ],
+                )
+                .map_err(write_error)?;
+            if updated == 0 {
+                return Err(StoreError::VersionConflict);
+            }
+            insert_events(&tx, &events)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_referrals(
+        &self,
+        program_id: &str,
+        query: &ReferralQuery,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ReferralPage, StoreError> {
+        let program_id = program_id.to_string();
+        let query = query.clone();
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT doc FROM referrals
+                 WHERE program_id = ?2
+                   AND (?3 IS NULL OR referrer_id = ?3)
+                   AND (?4 IS NULL OR {EFFECTIVE_STATUS} = ?4)
+                   AND (?5 IS NULL OR referral_id < ?5)
+                 ORDER BY referral_id DESC LIMIT ?6"
+            );
+            let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let mut referrals = docs_to_referrals(
+                &mut statement,
+                params![
+                    millis(&now),
+                    program_id,
+                    query.referrer_id,
+                    query.status.map(|status| status.as_str()),
+                    query.cursor,
+                    limit + 1,
+                ],
+            )?;
+            let next_cursor = if referrals.len() > limit as usize {
+                referrals.truncate(limit as usize);
+                referrals.last().map(|last| last.referral_id.clone())
+            } else {
+                None
+            };
+            Ok(ReferralPage {
+                referrals,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn count_referrals(
+        &self,
+        program_id: &str,
+        now: Timestamp,
+    ) -> Result<ReferralCounts, StoreError> {
+        let program_id = program_id.to_string();
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT COUNT(*),
+                        COALESCE(SUM({EFFECTIVE_STATUS} = 'pending'), 0),
+                        COALESCE(SUM({EFFECTIVE_STATUS} = 'completed'), 0),
+                        COALESCE(SUM({EFFECTIVE_STATUS} = 'expired'), 0),
+                        COALESCE(SUM(rewards_claimed), 0)
+                 FROM referrals WHERE program_id = ?2"
+            );
+            conn.query_row(&sql, params![millis(&now), program_id], |row| {
+                Ok(ReferralCounts {
+                    total: row.get(0)?,
+                    pending: row.get(1)?,
+                    completed: row.get(2)?,
+                    expired: row.get(3)?,
+                    rewards_claimed: row.get(4)?,
+                })
+            })
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn top_referrers(
+        &self,
+        program_id: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Vec<ReferrerTally>, StoreError> {
+        let program_id = program_id.to_string();
+        self.run(move |conn| {
+            let sql = format!(
+                "SELECT referrer_id,
+                        (SELECT latest.user_name FROM referrals AS latest
+                          WHERE latest.program_id = tally.program_id
+                            AND latest.referrer_id = tally.referrer_id
+                            AND latest.user_name IS NOT NULL
+                          ORDER BY latest.referral_id DESC LIMIT 1),
+                        COUNT(*) AS total,
+                        SUM({EFFECTIVE_STATUS} = 'completed') AS completed,
+                        SUM({EFFECTIVE_STATUS} = 'pending')
+                 FROM referrals AS tally
+                 WHERE program_id = ?2
+                 GROUP BY referrer_id
+                 ORDER BY completed DESC, total DESC, referrer_id ASC
+                 LIMIT ?3"
+            );
+            let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![millis(&now), program_id, limit], |row| {
+                    Ok(ReferrerTally {
+                        referrer_id: row.get(0)?,
+                        user_name: row.get(1)?,
+                        total: row.get(2)?,
+                        completed: row.get(3)?,
+                        pending: row.get(4)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn lapsed_referrals(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Referral>, StoreError> {
+        self.run(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT doc FROM referrals
+                     WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?1
+                     ORDER BY expires_at LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            docs_to_referrals(&mut statement, params![millis(&now), limit])
+        })
+        .await
+    }
+}

@@ -1,0 +1,60 @@
+//! Schema and migrations, versioned with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `index` to `index + 1`; append, never edit.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE programs (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    program_id TEXT NOT NULL REFERENCES programs (id),
+    doc TEXT NOT NULL
+);
+CREATE TABLE referrals (
+    referral_id TEXT PRIMARY KEY,
+    program_id TEXT NOT NULL REFERENCES programs (id),
+    code TEXT NOT NULL,
+    referrer_id TEXT NOT NULL,
+    referred_user_id TEXT,
+    user_name TEXT,
+    status TEXT NOT NULL,
+    expires_at INTEGER,
+    rewards_claimed INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (program_id, code)
+);
+-- A user is referred at most once per program.
+CREATE UNIQUE INDEX referrals_referee ON referrals (program_id, referred_user_id)
+    WHERE referred_user_id IS NOT NULL;
+-- At most one open (pending, no referee) code per referrer: it is reused, never duplicated.
+CREATE UNIQUE INDEX referrals_open ON referrals (program_id, referrer_id)
+    WHERE status = 'pending' AND referred_user_id IS NULL;
+CREATE INDEX referrals_by_referrer ON referrals (program_id, referrer_id, status);
+CREATE INDEX referrals_lapsing ON referrals (status, expires_at);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    program_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX outbox_by_program ON outbox (program_id, seq);
+"#];
+
+pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
+    // WAL lets readers proceed during a write; FULL sync makes every commit survive power loss too.
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

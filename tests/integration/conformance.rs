@@ -1,0 +1,455 @@
+//! The store conformance suite: the port contracts of `refwire_core::ports`, run against every adapter.
+//! An adapter is conformant when `conformance_suite!(name, factory)` passes for it.
+
+use chrono::Duration;
+use refwire_core::StoreError;
+use refwire_core::events::OutboxEvent;
+use refwire_core::ports::{ReferralQuery, Store};
+use refwire_core::program::{KeyKind, Program, issue_key};
+use refwire_core::referral::{NewReferral, Referral, ReferralStatus};
+use refwire_core::settings::ReferralSettings;
+use refwire_core::time::Timestamp;
+use refwire_tests::start_time;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A store under test plus whatever keeps it alive (a temp dir, an emulator table).
+pub struct Subject {
+    pub store: Arc<dyn Store>,
+    pub _guard: Box<dyn std::any::Any + Send>,
+}
+
+fn embedded() -> Subject {
+    let dir = tempfile::tempdir().unwrap();
+    let store = refwire_embedded::EmbeddedStore::open(&dir.path().join("conformance.db")).unwrap();
+    Subject {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    }
+}
+
+async fn program(store: &dyn Store) -> Program {
+    let program = Program {
+        id: format!("prg_{}", ulid::Ulid::new()),
+        name: "conformance".into(),
+        settings: ReferralSettings::default(),
+        created_at: start_time(),
+    };
+    store.create_program(&program, &[]).await.unwrap();
+    program
+}
+
+fn referral(
+    program: &Program,
+    referrer: &str,
+    code: &str,
+    at: Timestamp,
+) -> (Referral, OutboxEvent) {
+    let request = NewReferral {
+        user_id: referrer.into(),
+        user_name: Some(format!("{referrer} name")),
+        ..Default::default()
+    };
+    let (referral, change) = Referral::open(
+        request,
+        &program.settings,
+        format!("ref_{}", ulid::Ulid::new()),
+        program.id.clone(),
+        code.into(),
+        at,
+    );
+    (referral, event(program, change.event, change.data, at))
+}
+
+fn event(program: &Program, name: &str, data: serde_json::Value, at: Timestamp) -> OutboxEvent {
+    OutboxEvent {
+        id: format!("evt_{}", ulid::Ulid::new()),
+        program_id: program.id.clone(),
+        event: name.into(),
+        timestamp: at,
+        data,
+    }
+}
+
+async fn insert(store: &dyn Store, program: &Program, referrer: &str, code: &str) -> Referral {
+    let (referral, created) = referral(program, referrer, code, start_time());
+    store
+        .insert_referral(&referral, &created, None, start_time())
+        .await
+        .unwrap();
+    referral
+}
+
+/// Gives a referral a referee with a new version, as the service does.
+fn with_referee(mut referral: Referral, referee: &str) -> Referral {
+    referral.referred_user_id = Some(referee.into());
+    referral.version += 1;
+    referral
+}
+
+pub async fn programs_settings_and_keys(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    assert_eq!(
+        store.get_program(&program.id).await.unwrap(),
+        Some(program.clone())
+    );
+    assert_eq!(store.get_program("prg_missing").await.unwrap(), None);
+
+    let mut settings = program.settings.clone();
+    settings.code_length = 12;
+    store.save_settings(&program.id, &settings).await.unwrap();
+    assert_eq!(
+        store
+            .get_program(&program.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        settings
+    );
+    assert!(matches!(
+        store.save_settings("prg_missing", &settings).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let key = issue_key(&program.id, KeyKind::Publishable, start_time());
+    store.insert_api_key(&key.record).await.unwrap();
+    assert_eq!(
+        store.find_api_key(&key.record.key_id).await.unwrap(),
+        Some(key.record.clone())
+    );
+    let orphan = issue_key("prg_missing", KeyKind::Secret, start_time());
+    assert!(matches!(
+        store.insert_api_key(&orphan.record).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        !store
+            .delete_api_key("prg_other", &key.record.key_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_api_key(&program.id, &key.record.key_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.find_api_key(&key.record.key_id).await.unwrap(), None);
+}
+
+pub async fn insert_writes_the_referral_and_its_event_together(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let (referral, created) = referral(&program, "alice", "CODEAAAAAA", start_time());
+    store
+        .insert_referral(&referral, &created, None, start_time())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_referral(&program.id, "CODEAAAAAA")
+            .await
+            .unwrap(),
+        Some(referral.clone())
+    );
+    assert_eq!(
+        store
+            .find_referral("prg_other", "CODEAAAAAA")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_events(&program.id, None, 10).await.unwrap(),
+        vec![created]
+    );
+}
+
+pub async fn uniqueness_rules_hold(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let first = insert(store.as_ref(), &program, "alice", "CODEBBBBBB").await;
+
+    let (same_code, event) = referral(&program, "bob", "CODEBBBBBB", start_time());
+    let refused = store
+        .insert_referral(&same_code, &event, None, start_time())
+        .await;
+    assert!(matches!(refused, Err(StoreError::CodeTaken)), "{refused:?}");
+
+    let (second_open, event) = referral(&program, "alice", "CODECCCCCC", start_time());
+    let refused = store
+        .insert_referral(&second_open, &event, None, start_time())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::OpenReferralExists)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .find_open_referral(&program.id, "alice")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+
+    store
+        .update_referral(&with_referee(first, "friend"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_open_referral(&program.id, "alice")
+            .await
+            .unwrap(),
+        None
+    );
+    let bobs = insert(store.as_ref(), &program, "bob", "CODEDDDDDD").await;
+    let refused = store
+        .update_referral(&with_referee(bobs.clone(), "friend"), &[])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::RefereeTaken)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .find_referral(&program.id, "CODEDDDDDD")
+            .await
+            .unwrap(),
+        Some(bobs)
+    );
+    assert!(
+        store
+            .list_events(&program.id, None, 10)
+            .await
+            .unwrap()
+            .len()
+            == 2,
+        "refused writes leave no event"
+    );
+}
+
+pub async fn updates_are_conditional_on_the_version(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let original = insert(store.as_ref(), &program, "alice", "CODEEEEEEE").await;
+    let winner = with_referee(original.clone(), "friend");
+    let completed = event(
+        &program,
+        "referral.completed",
+        json!({"n": 1}),
+        start_time(),
+    );
+    store
+        .update_referral(&winner, std::slice::from_ref(&completed))
+        .await
+        .unwrap();
+
+    let mut loser = original.clone();
+    loser.status = ReferralStatus::Expired;
+    loser.version += 1;
+    let lost = event(&program, "referral.expired", json!({}), start_time());
+    let refused = store
+        .update_referral(&loser, std::slice::from_ref(&lost))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::VersionConflict)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .find_referral(&program.id, "CODEEEEEEE")
+            .await
+            .unwrap(),
+        Some(winner)
+    );
+    let names: Vec<_> = store
+        .list_events(&program.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        names,
+        ["referral.created", "referral.completed"],
+        "the losing write's event is not kept"
+    );
+}
+
+pub async fn pending_cap_counts_only_unlapsed_pending_referrals(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let first = insert(store.as_ref(), &program, "alice", "CODEFFFFFF").await;
+    store
+        .update_referral(&with_referee(first, "f1"), &[])
+        .await
+        .unwrap();
+    let (second, event) = referral(&program, "alice", "CODEGGGGGG", start_time());
+    let refused = store
+        .insert_referral(&second, &event, Some(1), start_time())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LimitReached)),
+        "{refused:?}"
+    );
+    // Once the first has lapsed it no longer counts.
+    let later = start_time() + Duration::days(31);
+    store
+        .insert_referral(&second, &event, Some(1), later)
+        .await
+        .unwrap();
+}
+
+pub async fn lists_counts_and_leaderboard_see_lapsed_as_expired(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let mut codes = Vec::new();
+    for (n, referrer) in ["alice", "bob", "carol"].iter().enumerate() {
+        let code = format!("CODELIST{n:02}");
+        insert(store.as_ref(), &program, referrer, &code).await;
+        codes.push(code);
+    }
+    let mut done = store
+        .find_referral(&program.id, &codes[1])
+        .await
+        .unwrap()
+        .unwrap();
+    done.status = ReferralStatus::Completed;
+    done.reward_claimed = true;
+    done.version += 1;
+    store.update_referral(&done, &[]).await.unwrap();
+    let later = start_time() + Duration::days(31);
+
+    let counts = store.count_referrals(&program.id, later).await.unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.pending,
+            counts.completed,
+            counts.expired,
+            counts.rewards_claimed
+        ),
+        (3, 0, 1, 2, 1)
+    );
+    let now_counts = store
+        .count_referrals(&program.id, start_time())
+        .await
+        .unwrap();
+    assert_eq!((now_counts.pending, now_counts.expired), (2, 0));
+
+    let expired = ReferralQuery {
+        status: Some(ReferralStatus::Expired),
+        ..Default::default()
+    };
+    let page = store
+        .list_referrals(&program.id, &expired, 10, later)
+        .await
+        .unwrap();
+    let listed: Vec<_> = page
+        .referrals
+        .iter()
+        .map(|r| r.referral_code.clone())
+        .collect();
+    assert_eq!(listed, [codes[2].clone(), codes[0].clone()], "newest first");
+
+    let first_page = store
+        .list_referrals(&program.id, &ReferralQuery::default(), 2, later)
+        .await
+        .unwrap();
+    assert_eq!(first_page.referrals.len(), 2);
+    let cursor = first_page.next_cursor.clone().expect("a second page");
+    let next = ReferralQuery {
+        cursor: Some(cursor),
+        ..Default::default()
+    };
+    let second_page = store
+        .list_referrals(&program.id, &next, 2, later)
+        .await
+        .unwrap();
+    assert_eq!(second_page.referrals.len(), 1);
+    assert_eq!(second_page.next_cursor, None);
+
+    let board = store.top_referrers(&program.id, 2, later).await.unwrap();
+    assert_eq!(board[0].referrer_id, "bob");
+    assert_eq!(
+        (board[0].completed, board[0].total, board[0].pending),
+        (1, 1, 0)
+    );
+    assert_eq!(board[0].user_name.as_deref(), Some("bob name"));
+    assert_eq!(board[1].referrer_id, "alice", "ties break by referrer id");
+    assert_eq!(board.len(), 2);
+
+    let lapsed = store.lapsed_referrals(later, 10).await.unwrap();
+    let mut lapsed_codes: Vec<_> = lapsed
+        .iter()
+        .filter(|r| r.program_id == program.id)
+        .map(|r| r.referral_code.clone())
+        .collect();
+    lapsed_codes.sort();
+    assert_eq!(lapsed_codes, [codes[0].clone(), codes[2].clone()]);
+}
+
+pub async fn events_page_in_write_order(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let mut written = Vec::new();
+    for n in 0..5 {
+        let referral = insert(
+            store.as_ref(),
+            &program,
+            &format!("user{n}"),
+            &format!("CODEEVT{n:03}"),
+        )
+        .await;
+        let extra = event(
+            &program,
+            "referral.milestone_reached",
+            json!({"n": n}),
+            start_time(),
+        );
+        let updated = with_referee(referral, &format!("friend{n}"));
+        store
+            .update_referral(&updated, std::slice::from_ref(&extra))
+            .await
+            .unwrap();
+        written.push(extra.id);
+    }
+    let all = store.list_events(&program.id, None, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    let first = store.list_events(&program.id, None, 4).await.unwrap();
+    let rest = store
+        .list_events(&program.id, Some(&first[3].id), 100)
+        .await
+        .unwrap();
+    assert_eq!([first, rest].concat(), all);
+    let milestones: Vec<_> = all
+        .iter()
+        .filter(|e| e.event != "referral.created")
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(milestones, written);
+}
+
+macro_rules! conformance_suite {
+    ($adapter:ident, $factory:expr) => {
+        mod $adapter {
+            use super::*;
+            conformance_suite!(@cases $factory;
+                programs_settings_and_keys,
+                insert_writes_the_referral_and_its_event_together,
+                uniqueness_rules_hold,
+                updates_are_conditional_on_the_version,
+                pending_cap_counts_only_unlapsed_pending_referrals,
+                lists_counts_and_leaderboard_see_lapsed_as_expired,
+                events_page_in_write_order,
+            );
+        }
+    };
+    (@cases $factory:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let subject: Subject = $factory;
+                super::$case(subject.store.clone()).await;
+            }
+        )+
+    };
+}
+
+conformance_suite!(embedded_store, embedded());

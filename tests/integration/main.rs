@@ -1,0 +1,7 @@
+//! Refwire's integration tests: one binary, one module per area.
+
+mod api;
+mod bad_input;
+mod conformance;
+mod local_process;
+mod races;

@@ -1,0 +1,218 @@
+//! Test support shared by the integration tests: an app over a real store in a temp dir, driven
+//! through the same `lambda_http` adapter the Lambda runtime uses, with real API Gateway v2 events.
+
+use axum::Router;
+use chrono::TimeZone;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Context, LambdaEvent};
+use refwire_core::clock::ManualClock;
+use refwire_core::ids::RandomIds;
+use refwire_core::ports::Store;
+use refwire_core::program::OperatorKey;
+use refwire_core::service::Refwire;
+use refwire_embedded::EmbeddedStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub const OPERATOR_KEY: &str = "rw_op_test-operator-key";
+
+/// The API Gateway HTTP API (payload 2.0) event every request is built from.
+const APIGW_V2_FIXTURE: &str = include_str!("../infra/events/apigw-v2-request.json");
+
+pub fn start_time() -> refwire_core::time::Timestamp {
+    chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap()
+}
+
+/// A response as API Gateway would return it to the client.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Value,
+    pub body: Value,
+}
+
+pub struct TestApp {
+    pub app: Arc<Refwire>,
+    pub store: Arc<EmbeddedStore>,
+    pub clock: Arc<ManualClock>,
+    pub program_id: String,
+    pub secret_key: String,
+    pub publishable_key: String,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// A fresh data file with one program (default settings) and its keys.
+    pub async fn new() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(&dir.path().join("refwire.db")).unwrap());
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let app = Arc::new(Refwire::new(
+            store.clone() as Arc<dyn Store>,
+            clock.clone(),
+            Arc::new(RandomIds),
+            Some(OperatorKey::from_plaintext(OPERATOR_KEY)),
+        ));
+        let created = app.create_program("Test program", None).await.unwrap();
+        TestApp {
+            router: refwire_api::router(app.clone()),
+            program_id: created.program.id,
+            secret_key: created.secret_key,
+            publishable_key: created.publishable_key,
+            app,
+            store,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// Serves the same Router over real TCP on 127.0.0.1 (for truly parallel clients); returns its URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    /// Sends a request through `lambda_http` as the Lambda runtime would: an API Gateway v2 event
+    /// deserialised into the runtime's request type, the adapter, and the serialised response.
+    pub async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> ApiResponse {
+        let event = apigw_event(method, path_and_query, key, body);
+        self.invoke(event).await
+    }
+
+    pub async fn invoke(&self, event: Value) -> ApiResponse {
+        let request: LambdaRequest =
+            serde_json::from_value(event).expect("a valid API Gateway event");
+        let adapter = Adapter::from(self.router.clone());
+        let response = adapter
+            .oneshot(LambdaEvent::new(request, Context::default()))
+            .await
+            .expect("the adapter never fails");
+        let response = serde_json::to_value(response).unwrap();
+        let body = response["body"].as_str().unwrap_or_default();
+        ApiResponse {
+            status: response["statusCode"].as_u64().unwrap() as u16,
+            headers: response["headers"].clone(),
+            body: serde_json::from_str(body).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn secret(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
+        let body = body.map(|body| body.to_string());
+        self.call(method, path, Some(&self.secret_key), body.as_deref())
+            .await
+    }
+
+    /// Creates a referral for `user_id` and returns its code.
+    pub async fn create_referral(&self, user_id: &str) -> String {
+        let response = self
+            .secret(
+                "POST",
+                "/v1/api/referral/create",
+                Some(json!({"user_id": user_id})),
+            )
+            .await;
+        assert!(matches!(response.status, 200 | 201), "{response:?}");
+        response.body["referral_code"].as_str().unwrap().to_string()
+    }
+
+    pub async fn milestone(
+        &self,
+        code: &str,
+        milestone: &str,
+        referee: Option<&str>,
+    ) -> ApiResponse {
+        let mut body = json!({"referral_code": code, "milestone": milestone});
+        if let Some(referee) = referee {
+            body["referred_user_id"] = json!(referee);
+        }
+        self.secret("POST", "/v1/api/referral/milestone", Some(body))
+            .await
+    }
+
+    /// All outbox events of the test program, oldest first.
+    pub async fn events(&self) -> Vec<refwire_core::events::OutboxEvent> {
+        use refwire_core::ports::EventStore;
+        self.store
+            .list_events(&self.program_id, None, 10_000)
+            .await
+            .unwrap()
+    }
+
+    /// Everything a request could change: settings, every referral and every outbox event.
+    pub async fn snapshot(&self) -> Value {
+        use refwire_core::ports::{ReferralQuery, ReferralStore};
+        let referrals = self
+            .store
+            .list_referrals(
+                &self.program_id,
+                &ReferralQuery::default(),
+                10_000,
+                refwire_core::clock::Clock::now(self.clock.as_ref()),
+            )
+            .await
+            .unwrap();
+        let settings = self.store_program().await.settings;
+        json!({
+            "settings": serde_json::to_value(settings).unwrap(),
+            "referrals": serde_json::to_value(&referrals.referrals).unwrap(),
+            "events": serde_json::to_value(self.events().await).unwrap(),
+        })
+    }
+
+    async fn store_program(&self) -> refwire_core::program::Program {
+        use refwire_core::ports::ProgramStore;
+        self.store
+            .get_program(&self.program_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn event_names(&self) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .map(|event| event.event)
+            .collect()
+    }
+}
+
+/// Builds an API Gateway HTTP API event from the recorded fixture.
+pub fn apigw_event(
+    method: &str,
+    path_and_query: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> Value {
+    let mut event: Value = serde_json::from_str(APIGW_V2_FIXTURE).unwrap();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    event["rawPath"] = json!(path);
+    event["rawQueryString"] = json!(query);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(path);
+    let headers = event["headers"].as_object_mut().unwrap();
+    headers.remove("content-length");
+    if let Some(key) = key {
+        headers.insert("x-api-key".into(), json!(key));
+    }
+    match body {
+        Some(body) => event["body"] = json!(body),
+        None => {
+            event.as_object_mut().unwrap().remove("body");
+        }
+    }
+    event
+}
