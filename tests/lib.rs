@@ -1,16 +1,22 @@
 //! Test support shared by the integration tests: an app over a real store in a temp dir, driven
 //! through the same `lambda_http` adapter the Lambda runtime uses, with real API Gateway v2 events.
 
+pub mod local;
+pub mod receiver;
+
 use axum::Router;
 use chrono::TimeZone;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use refwire_core::clock::ManualClock;
+use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::ports::Store;
 use refwire_core::program::OperatorKey;
-use refwire_core::service::Refwire;
-use refwire_embedded::EmbeddedStore;
+use refwire_core::service::{Config, Deps, Refwire};
+use refwire_core::url_rules::TargetPolicy;
+use refwire_delivery::HttpSender;
+use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -36,6 +42,8 @@ pub struct TestApp {
     pub app: Arc<Refwire>,
     pub store: Arc<EmbeddedStore>,
     pub clock: Arc<ManualClock>,
+    /// The fan-out and delivery workers over the same store, sending over real HTTP.
+    pub workers: Workers,
     pub program_id: String,
     pub secret_key: String,
     pub publishable_key: String,
@@ -44,17 +52,37 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// A fresh data file with one program (default settings) and its keys.
+    /// A fresh data file with one program (default settings) and its keys; production URL rules.
     pub async fn new() -> TestApp {
+        TestApp::with_policy(TargetPolicy::Strict).await
+    }
+
+    /// As [`TestApp::new`], but webhooks may target receivers on 127.0.0.1, as with
+    /// `refwire-local --allow-loopback-http`.
+    pub async fn with_loopback_receivers() -> TestApp {
+        TestApp::with_policy(TargetPolicy::AllowLoopbackHttp).await
+    }
+
+    async fn with_policy(target_policy: TargetPolicy) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(&dir.path().join("refwire.db")).unwrap());
         let clock = Arc::new(ManualClock::new(start_time()));
-        let app = Arc::new(Refwire::new(
-            store.clone() as Arc<dyn Store>,
-            clock.clone(),
-            Arc::new(RandomIds),
-            Some(OperatorKey::from_plaintext(OPERATOR_KEY)),
-        ));
+        let queue = EmbeddedQueue::new(store.as_ref().clone(), clock.clone());
+        let deps = Deps {
+            store: store.clone() as Arc<dyn Store>,
+            queue: Arc::new(queue.clone()),
+            clock: clock.clone(),
+            ids: Arc::new(RandomIds),
+        };
+        let config = Config {
+            operator_key: Some(OperatorKey::from_plaintext(OPERATOR_KEY)),
+            target_policy,
+            ..Config::default()
+        };
+        let sender = HttpSender::new(config.target_policy).unwrap();
+        let dispatcher = Dispatcher::new(deps.clone(), Arc::new(sender), config.clone());
+        let workers = Workers::new(store.as_ref().clone(), queue, Arc::new(dispatcher));
+        let app = Arc::new(Refwire::new(deps, config));
         let created = app.create_program("Test program", None).await.unwrap();
         TestApp {
             router: refwire_api::router(app.clone()),
@@ -64,6 +92,7 @@ impl TestApp {
             app,
             store,
             clock,
+            workers,
             _dir: dir,
         }
     }
@@ -177,6 +206,56 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    /// Creates a webhook from `fields` (name and events defaulted) and returns (id, signing secret).
+    pub async fn create_webhook(&self, url: &str, fields: Value) -> (String, String) {
+        let mut body = json!({"name": "test hook", "url": url, "events": ["*"]});
+        for (name, value) in fields.as_object().expect("an object of fields") {
+            body[name] = value.clone();
+        }
+        let response = self.secret("POST", "/v1/webhooks", Some(body)).await;
+        assert_eq!(response.status, 201, "{response:?}");
+        (
+            response.body["id"].as_str().unwrap().to_string(),
+            response.body["signing_secret"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    }
+
+    /// Runs the fan-out and delivery workers until nothing is due at the current (manual) time.
+    pub async fn pump(&self) {
+        self.workers.run_until_idle().await.unwrap();
+    }
+
+    /// Moves the clock forward, then runs whatever became due.
+    pub async fn advance_and_pump(&self, seconds: i64) {
+        self.clock.advance(chrono::Duration::seconds(seconds));
+        self.pump().await;
+    }
+
+    /// A webhook's delivery log, newest first.
+    pub async fn deliveries(&self, webhook_id: &str) -> Vec<Value> {
+        let response = self
+            .secret(
+                "GET",
+                &format!("/v1/webhooks/{webhook_id}/deliveries"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 200, "{response:?}");
+        response.body["deliveries"].as_array().unwrap().clone()
+    }
+
+    /// One delivery with its attempt log.
+    pub async fn delivery(&self, delivery_id: &str) -> Value {
+        let response = self
+            .secret("GET", &format!("/v1/deliveries/{delivery_id}"), None)
+            .await;
+        assert_eq!(response.status, 200, "{response:?}");
+        response.body
     }
 
     pub async fn event_names(&self) -> Vec<String> {

@@ -4,10 +4,9 @@
 //! usage: milestone-load [--local PATH] [--referrals N] [--concurrency C]
 //! Each referral gets two reports (signed_up with a referee, then completed), so 2N are measured.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use refwire_bench::{LocalServer, flag_values, print_latencies};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Mutex;
 
 struct Args {
@@ -22,11 +21,7 @@ fn parse_args() -> Args {
         referrals: 2000,
         concurrency: 16,
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(flag) = argv.next() {
-        let value = argv
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
+    for (flag, value) in flag_values() {
         match flag.as_str() {
             "--local" => args.local = value,
             "--referrals" => args.referrals = value.parse().expect("--referrals: a number"),
@@ -37,44 +32,17 @@ fn parse_args() -> Args {
     args
 }
 
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(&args.local)
-        .args(["--port", "0", "--data-file"])
-        .arg(dir.path().join("bench.db"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!(
-                "cannot start {}: {err} (cargo build --release -p refwire-local)",
-                args.local
-            )
-        });
-    let mut base_url = String::new();
-    let mut key = String::new();
-    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("refwire-local listening on ") {
-            base_url = url.to_string();
-        }
-        if let Some(secret) = line.trim().strip_prefix("secret key:") {
-            key = secret.trim().to_string();
-            break;
-        }
-    }
+    let server = LocalServer::start(&args.local, &[]);
+    let (base_url, key) = (&server.base_url, &server.secret_key);
 
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         client
             .post(format!("{base_url}{path}"))
-            .header("X-API-Key", &key)
+            .header("X-API-Key", key)
             .json(&body)
             .send()
     };
@@ -133,8 +101,7 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    server.kill().ok();
-    server.wait().ok();
+    drop(server);
 
     println!(
         "milestone reports: {total} with {} concurrent clients in {:.2} s",
@@ -145,14 +112,5 @@ async fn main() {
         "throughput: {:.0} reports/s",
         total as f64 / elapsed.as_secs_f64()
     );
-    for (label, fraction) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)] {
-        println!(
-            "{label}: {:.2} ms",
-            percentile(&latencies, fraction).as_secs_f64() * 1000.0
-        );
-    }
-    println!(
-        "max: {:.2} ms",
-        latencies.last().unwrap().as_secs_f64() * 1000.0
-    );
+    print_latencies(&latencies);
 }

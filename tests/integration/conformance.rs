@@ -3,12 +3,18 @@
 
 use chrono::Duration;
 use refwire_core::StoreError;
+use refwire_core::delivery::{Delivery, DeliveryState, SendResult};
 use refwire_core::events::OutboxEvent;
+use refwire_core::ids::{Ids, RandomIds};
 use refwire_core::ports::{ReferralQuery, Store};
 use refwire_core::program::{KeyKind, Program, issue_key};
 use refwire_core::referral::{NewReferral, Referral, ReferralStatus};
+use refwire_core::retry::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
 use refwire_core::settings::ReferralSettings;
+use refwire_core::signing::generate_signing_secret;
 use refwire_core::time::Timestamp;
+use refwire_core::url_rules::TargetPolicy;
+use refwire_core::webhook::{EnvelopeStyle, Webhook, WebhookFields};
 use refwire_tests::start_time;
 use serde_json::json;
 use std::sync::Arc;
@@ -30,7 +36,7 @@ fn embedded() -> Subject {
 
 async fn program(store: &dyn Store) -> Program {
     let program = Program {
-        id: format!("prg_{}", ulid::Ulid::new()),
+        id: RandomIds.new_id("prg"),
         name: "conformance".into(),
         settings: ReferralSettings::default(),
         created_at: start_time(),
@@ -53,7 +59,7 @@ fn referral(
     let (referral, change) = Referral::open(
         request,
         &program.settings,
-        format!("ref_{}", ulid::Ulid::new()),
+        RandomIds.new_id("ref"),
         program.id.clone(),
         code.into(),
         at,
@@ -63,11 +69,12 @@ fn referral(
 
 fn event(program: &Program, name: &str, data: serde_json::Value, at: Timestamp) -> OutboxEvent {
     OutboxEvent {
-        id: format!("evt_{}", ulid::Ulid::new()),
+        id: RandomIds.new_id("evt"),
         program_id: program.id.clone(),
         event: name.into(),
         timestamp: at,
         data,
+        target_webhook: None,
     }
 }
 
@@ -426,6 +433,205 @@ pub async fn events_page_in_write_order(store: Arc<dyn Store>) {
     assert_eq!(milestones, written);
 }
 
+fn webhook(program: &Program, name: &str) -> Webhook {
+    let fields = WebhookFields {
+        name: Some(name.into()),
+        url: Some("https://hooks.example.com/in".into()),
+        events: Some(vec!["referral.*".into()]),
+        ..Default::default()
+    };
+    Webhook::create(
+        fields,
+        RandomIds.new_id("wh"),
+        program.id.clone(),
+        generate_signing_secret(),
+        EnvelopeStyle::Refwire,
+        DEFAULT_RETRY_SCHEDULE.to_vec(),
+        TargetPolicy::Strict,
+        start_time(),
+    )
+    .unwrap()
+}
+
+pub async fn webhooks_are_versioned_and_scoped_to_their_program(store: Arc<dyn Store>) {
+    let (program, other) = (program(store.as_ref()).await, program(store.as_ref()).await);
+    let first = webhook(&program, "first");
+    let second = webhook(&program, "second");
+    for hook in [&first, &second, &webhook(&other, "elsewhere")] {
+        store.insert_webhook(hook).await.unwrap();
+    }
+    let listed: Vec<String> = store
+        .list_webhooks(&program.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(
+        listed,
+        ["first", "second"],
+        "a program's webhooks, oldest first"
+    );
+    assert_eq!(
+        store.get_webhook(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+
+    // A versioned update writes its events in the same transaction; a stale one writes nothing.
+    let mut disabled = first.clone();
+    disabled.active = false;
+    disabled.version += 1;
+    let (_, change) = referral(&program, "unused", "UNUSED0001", start_time());
+    store
+        .update_webhook(&disabled, std::slice::from_ref(&change))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_webhook(&first.id).await.unwrap(),
+        Some(disabled.clone())
+    );
+    assert!(store.get_event(&change.id).await.unwrap().is_some());
+    let mut stale = first.clone();
+    stale.version += 1;
+    let (_, lost) = referral(&program, "unused", "UNUSED0002", start_time());
+    assert!(matches!(
+        store
+            .update_webhook(&stale, std::slice::from_ref(&lost))
+            .await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(store.get_event(&lost.id).await.unwrap(), None);
+
+    assert!(
+        !store.delete_webhook(&other.id, &first.id).await.unwrap(),
+        "only within its program"
+    );
+    assert!(store.delete_webhook(&program.id, &first.id).await.unwrap());
+    assert!(!store.delete_webhook(&program.id, &first.id).await.unwrap());
+    let mut gone = disabled;
+    gone.version += 1;
+    assert!(matches!(
+        store.update_webhook(&gone, &[]).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let hook = webhook(&program, "log");
+    store.insert_webhook(&hook).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let at = start_time() + Duration::seconds(n);
+        let delivery = Delivery::new(
+            &format!("evt_{n}"),
+            "referral.created",
+            &program.id,
+            &hook.id,
+            at,
+        );
+        let stored = store.insert_delivery(&delivery).await.unwrap();
+        assert_eq!(stored, delivery);
+        ids.push(delivery.id);
+    }
+    // Inserting the same (event, webhook) again returns the stored delivery, unchanged.
+    let mut progressed = store.get_delivery(&ids[0]).await.unwrap().unwrap();
+    progressed.record_attempt(
+        SendResult {
+            status: Some(500),
+            ..Default::default()
+        },
+        &RetrySchedule::default(),
+        start_time(),
+    );
+    progressed.version += 1;
+    store.update_delivery(&progressed).await.unwrap();
+    let again = Delivery::new(
+        "evt_0",
+        "referral.created",
+        &program.id,
+        &hook.id,
+        start_time(),
+    );
+    assert_eq!(store.insert_delivery(&again).await.unwrap(), progressed);
+    assert!(matches!(
+        store.update_delivery(&progressed).await,
+        Err(StoreError::VersionConflict)
+    ));
+
+    let first_page = store
+        .list_deliveries(&hook.id, None, None, 2)
+        .await
+        .unwrap();
+    let page_ids: Vec<_> = first_page.deliveries.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(page_ids, [ids[4].clone(), ids[3].clone()]);
+    let cursor = first_page.next_cursor.expect("more pages");
+    let rest = store
+        .list_deliveries(&hook.id, None, Some(&cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.deliveries.len(), 3);
+    assert_eq!(rest.next_cursor, None);
+    let retrying = store
+        .list_deliveries(&hook.id, Some(DeliveryState::Retrying), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(retrying.deliveries, [progressed.clone()]);
+
+    let mut failed = progressed;
+    failed.abandon("gave up", start_time());
+    failed.version += 1;
+    store.update_delivery(&failed).await.unwrap();
+    let since_start = store
+        .failed_deliveries_since(&hook.id, start_time(), 10)
+        .await
+        .unwrap();
+    assert_eq!(since_start, [failed]);
+    let later = start_time() + Duration::seconds(1);
+    assert!(
+        store
+            .failed_deliveries_since(&hook.id, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn published_events_are_idempotent_per_key(store: Arc<dyn Store>) {
+    let (program, other) = (program(store.as_ref()).await, program(store.as_ref()).await);
+    let first = event(&program, "link.clicked", json!({"n": 1}), start_time());
+    let retry = event(&program, "link.clicked", json!({"n": 2}), start_time());
+    assert_eq!(
+        store.publish_event(&first, Some("click-1")).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        store.publish_event(&retry, Some("click-1")).await.unwrap(),
+        first,
+        "the first one stands"
+    );
+    assert_eq!(store.get_event(&retry.id).await.unwrap(), None);
+    let elsewhere = event(&other, "link.clicked", json!({"n": 3}), start_time());
+    assert_eq!(
+        store
+            .publish_event(&elsewhere, Some("click-1"))
+            .await
+            .unwrap(),
+        elsewhere,
+        "keys are per program"
+    );
+    let unkeyed = event(&program, "link.clicked", json!({"n": 4}), start_time());
+    assert_eq!(store.publish_event(&unkeyed, None).await.unwrap(), unkeyed);
+    let names: Vec<_> = store
+        .list_events(&program.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.data["n"].clone())
+        .collect();
+    assert_eq!(names, [json!(1), json!(4)]);
+}
+
 macro_rules! conformance_suite {
     ($adapter:ident, $factory:expr) => {
         mod $adapter {
@@ -438,6 +644,9 @@ macro_rules! conformance_suite {
                 pending_cap_counts_only_unlapsed_pending_referrals,
                 lists_counts_and_leaderboard_see_lapsed_as_expired,
                 events_page_in_write_order,
+                webhooks_are_versioned_and_scoped_to_their_program,
+                deliveries_insert_once_update_by_version_and_list_newest_first,
+                published_events_are_idempotent_per_key,
             );
         }
     };

@@ -4,4 +4,7 @@ mod api;
 mod bad_input;
 mod conformance;
 mod local_process;
+mod local_webhooks;
+mod openapi;
 mod races;
+mod webhooks;

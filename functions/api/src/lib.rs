@@ -6,6 +6,7 @@ mod extract;
 mod programs;
 mod referrals;
 mod views;
+mod webhooks;
 
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
@@ -49,7 +50,34 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/api/referral/stats", get(referrals::stats))
         .route("/v1/api/referral/{code}", get(referrals::get))
         .route("/v1/api/referrals", get(referrals::list))
-        .route("/v1/events", get(referrals::list_events))
+        .route(
+            "/v1/events",
+            get(referrals::list_events).post(webhooks::publish_event),
+        )
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route("/v1/webhooks/{id}/recover", post(webhooks::recover))
+        .route("/v1/deliveries/{id}", get(webhooks::get_delivery))
+        .route("/v1/deliveries/{id}/retry", post(webhooks::retry_delivery))
+        .route("/api/v1/webhooks/subscribe", post(webhooks::subscribe))
+        .route(
+            "/api/v1/webhooks/unsubscribe/{id}",
+            delete(webhooks::unsubscribe),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -3,8 +3,8 @@
 use refwire_core::clock::SystemClock;
 use refwire_core::ids::RandomIds;
 use refwire_core::program::OperatorKey;
-use refwire_core::service::Refwire;
-use refwire_embedded::EmbeddedStore;
+use refwire_core::service::{Config, Deps, Refwire};
+use refwire_embedded::{EmbeddedQueue, EmbeddedStore};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -21,11 +21,17 @@ async fn main() -> Result<(), lambda_http::Error> {
         .ok()
         .filter(|key| !key.is_empty())
         .map(|key| OperatorKey::from_plaintext(&key));
-    let app = Refwire::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
+    let clock = Arc::new(SystemClock);
+    let deps = Deps {
+        queue: Arc::new(EmbeddedQueue::new(store.clone(), clock.clone())),
+        store: Arc::new(store),
+        clock,
+        ids: Arc::new(RandomIds),
+    };
+    let config = Config {
         operator_key,
-    );
+        ..Config::default()
+    };
+    let app = Refwire::new(deps, config);
     lambda_http::run(refwire_api::router(Arc::new(app))).await
 }

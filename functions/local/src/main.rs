@@ -7,9 +7,12 @@ mod bootstrap;
 mod options;
 
 use refwire_core::clock::SystemClock;
+use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
-use refwire_core::service::Refwire;
-use refwire_embedded::EmbeddedStore;
+use refwire_core::service::{Config, Deps, Refwire};
+use refwire_core::url_rules::TargetPolicy;
+use refwire_delivery::HttpSender;
+use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +22,9 @@ const SWEEP_BATCH: u32 = 500;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Logs go to stderr: stdout carries the start-up banner (URL and keys) that scripts read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "refwire=info,warn".into()),
@@ -45,12 +50,29 @@ async fn run(options: options::Options) -> Result<(), String> {
     let store = EmbeddedStore::open(&options.data_file)
         .map_err(|err| format!("cannot open {}: {err}", options.data_file.display()))?;
     let operator_key = bootstrap::operator_key(&store).await?;
-    let app = Arc::new(Refwire::new(
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        Some(operator_key.verifier),
-    ));
+    let target_policy = if options.allow_loopback_http {
+        TargetPolicy::AllowLoopbackHttp
+    } else {
+        TargetPolicy::Strict
+    };
+    let clock = Arc::new(SystemClock);
+    let queue = EmbeddedQueue::new(store.clone(), clock.clone());
+    let deps = Deps {
+        store: Arc::new(store.clone()),
+        queue: Arc::new(queue.clone()),
+        clock,
+        ids: Arc::new(RandomIds),
+    };
+    let config = Config {
+        operator_key: Some(operator_key.verifier),
+        target_policy,
+        ..Config::default()
+    };
+    let sender = HttpSender::new(target_policy)
+        .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+    let dispatcher = Dispatcher::new(deps.clone(), Arc::new(sender), config.clone());
+    let workers = Workers::new(store.clone(), queue, Arc::new(dispatcher));
+    let app = Arc::new(Refwire::new(deps, config));
     let first_start = bootstrap::default_program(&store, &app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
@@ -59,6 +81,11 @@ async fn run(options: options::Options) -> Result<(), String> {
     let address = listener.local_addr().map_err(|err| err.to_string())?;
     println!("refwire-local listening on http://{address}");
     println!("data file: {}", options.data_file.display());
+    if options.allow_loopback_http {
+        println!(
+            "--allow-loopback-http: webhooks may target receivers on this machine (development only)"
+        );
+    }
     match first_start {
         Some(created) => {
             println!(
@@ -77,6 +104,8 @@ async fn run(options: options::Options) -> Result<(), String> {
     }
 
     tokio::spawn(sweep_expired(Arc::clone(&app)));
+    tokio::spawn(workers.clone().run_fan_out());
+    tokio::spawn(workers.run_delivery());
     axum::serve(listener, refwire_api::router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

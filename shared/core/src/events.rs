@@ -8,6 +8,11 @@ pub const REFERRAL_MILESTONE_REACHED: &str = "referral.milestone_reached";
 pub const REFERRAL_COMPLETED: &str = "referral.completed";
 pub const REFERRAL_EXPIRED: &str = "referral.expired";
 pub const REWARD_CLAIMED: &str = "reward.claimed";
+pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+pub const WEBHOOK_TEST: &str = "test";
+
+/// Prefixes of Refwire's own events, which `POST /v1/events` may not publish.
+pub const RESERVED_EVENT_PREFIXES: &[&str] = &["referral.", "reward.", "webhook.", "signup."];
 
 /// Every event type Refwire itself emits.
 pub const BUILT_IN_EVENTS: &[&str] = &[
@@ -16,6 +21,7 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
     REFERRAL_COMPLETED,
     REFERRAL_EXPIRED,
     REWARD_CLAIMED,
+    WEBHOOK_DISABLED,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +33,9 @@ pub struct OutboxEvent {
     #[serde(with = "time::millis")]
     pub timestamp: Timestamp,
     pub data: serde_json::Value,
+    /// Set for a webhook's test event: delivered to that webhook only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_webhook: Option<String>,
 }
 
 /// The wire envelope; field order is part of the contract (`id, event, timestamp, data`).
@@ -69,6 +78,7 @@ mod tests {
             event: REFERRAL_COMPLETED.into(),
             timestamp: chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
             data: serde_json::json!({"referral_code": "ABC1234567"}),
+            target_webhook: None,
         };
         assert_eq!(
             event.envelope_json(),

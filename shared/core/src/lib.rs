@@ -4,15 +4,22 @@
 //! the HTTP layer calls [`service::Refwire`]. No AWS SDK and no SQL may appear in this crate.
 
 pub mod clock;
+pub mod delivery;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod outgoing;
 pub mod ports;
 pub mod program;
 pub mod referral;
+pub mod retry;
 pub mod service;
 pub mod settings;
+pub mod signing;
 pub mod time;
 pub mod url_rules;
+pub mod webhook;
+pub mod webhooks;
 
 pub use error::{Error, StoreError};

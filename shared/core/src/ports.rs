@@ -1,13 +1,17 @@
 //! Port traits: what the use cases need from storage. Each adapter (SQLite, DynamoDB) implements them
 //! and must pass the same conformance suite (`tests/integration/conformance.rs`).
 
+use crate::delivery::{Delivery, DeliveryJob, DeliveryState, SendResult};
 use crate::error::StoreError;
 use crate::events::OutboxEvent;
+use crate::outgoing::OutgoingRequest;
 use crate::program::{ApiKeyRecord, Program};
 use crate::referral::{Referral, ReferralStatus};
 use crate::settings::ReferralSettings;
 use crate::time::Timestamp;
+use crate::webhook::Webhook;
 use async_trait::async_trait;
+use std::time::Duration;
 
 #[async_trait]
 pub trait ProgramStore: Send + Sync {
@@ -142,9 +146,80 @@ pub trait EventStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<OutboxEvent>, StoreError>;
+
+    /// Writes a stand-alone event (custom events, webhook tests). With an idempotency key, a second
+    /// publish with the same key in the program writes nothing and returns the first event.
+    async fn publish_event(
+        &self,
+        event: &OutboxEvent,
+        idempotency_key: Option<&str>,
+    ) -> Result<OutboxEvent, StoreError>;
 }
 
-/// Everything the referral use cases need, as one object.
-pub trait Store: ProgramStore + ReferralStore + EventStore {}
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    async fn get_webhook(&self, webhook_id: &str) -> Result<Option<Webhook>, StoreError>;
+    /// A program's webhooks, oldest first.
+    async fn list_webhooks(&self, program_id: &str) -> Result<Vec<Webhook>, StoreError>;
+    /// Replaces the webhook whose stored version is `webhook.version - 1`, with `events` in the same
+    /// transaction; `VersionConflict` otherwise, `NotFound` when it was deleted.
+    async fn update_webhook(
+        &self,
+        webhook: &Webhook,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError>;
+    /// Returns whether a webhook was deleted.
+    async fn delete_webhook(&self, program_id: &str, webhook_id: &str) -> Result<bool, StoreError>;
+}
 
-impl<T: ProgramStore + ReferralStore + EventStore> Store for T {}
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<Delivery>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Inserts the delivery unless one with its id exists; returns the stored one either way.
+    async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError>;
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
+    /// Replaces the delivery whose stored version is `delivery.version - 1`.
+    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// A webhook's deliveries, newest first, optionally in one state.
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        state: Option<DeliveryState>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<DeliveryPage, StoreError>;
+    /// A webhook's failed deliveries created at or after `since`, oldest first.
+    async fn failed_deliveries_since(
+        &self,
+        webhook_id: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+}
+
+/// Where delivery jobs wait until they are due.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Makes `job` due after `delay_seconds`. Enqueueing a job id again replaces or duplicates it;
+    /// the delivery worker drops stale duplicates.
+    async fn enqueue(&self, job: &DeliveryJob, delay_seconds: u32) -> Result<(), StoreError>;
+}
+
+/// Sends one HTTP request under a timeout. Never fails: every problem is part of the result.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    async fn send(&self, request: &OutgoingRequest, timeout: Duration) -> SendResult;
+}
+
+/// Everything the use cases need, as one object.
+pub trait Store: ProgramStore + ReferralStore + EventStore + WebhookStore + DeliveryStore {}
+
+impl<T: ProgramStore + ReferralStore + EventStore + WebhookStore + DeliveryStore> Store for T {}

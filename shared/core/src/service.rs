@@ -5,11 +5,12 @@ use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{Ids, normalize_code};
-use crate::ports::{ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally, Store};
+use crate::ports::{JobQueue, ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally, Store};
 use crate::program::{KeyKind, OperatorKey, PresentedKey, Program, issue_key};
 use crate::referral::{Change, NewReferral, Referral, RewardSide};
 use crate::settings::{ReferralSettings, SettingsUpdate};
 use crate::time::Timestamp;
+use crate::url_rules::TargetPolicy;
 use std::sync::Arc;
 
 /// Optimistic-concurrency retries before a request gives up with 409 `concurrent_update`.
@@ -26,7 +27,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn require_secret(&self) -> Result<(), Error> {
+    pub(crate) fn require_secret(&self) -> Result<(), Error> {
         match self.kind {
             KeyKind::Secret => Ok(()),
             KeyKind::Publishable => Err(Error::Forbidden),
@@ -55,25 +56,52 @@ pub struct LeaderboardEntry {
     pub tally: ReferrerTally,
 }
 
+/// The adapters a runtime plugs in.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
+}
+
+/// Deployment choices.
+#[derive(Clone)]
+pub struct Config {
+    /// Guards program and key creation; `None` disables those routes.
+    pub operator_key: Option<OperatorKey>,
+    /// `Strict` everywhere but refwire-local's `--allow-loopback-http`.
+    pub target_policy: TargetPolicy,
+    /// A webhook whose deliveries have all failed for this long is disabled.
+    pub disable_after: chrono::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            operator_key: None,
+            target_policy: TargetPolicy::Strict,
+            disable_after: chrono::Duration::days(5),
+        }
+    }
+}
+
 pub struct Refwire {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn Ids>,
-    operator_key: Option<OperatorKey>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) queue: Arc<dyn JobQueue>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn Ids>,
+    pub(crate) config: Config,
 }
 
 impl Refwire {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn Ids>,
-        operator_key: Option<OperatorKey>,
-    ) -> Self {
+    pub fn new(deps: Deps, config: Config) -> Self {
         Refwire {
-            store,
-            clock,
-            ids,
-            operator_key,
+            store: deps.store,
+            queue: deps.queue,
+            clock: deps.clock,
+            ids: deps.ids,
+            config,
         }
     }
 
@@ -94,7 +122,7 @@ impl Refwire {
     }
 
     pub fn authenticate_operator(&self, presented: &str) -> Result<(), Error> {
-        match &self.operator_key {
+        match &self.config.operator_key {
             Some(key) if key.verify(presented) => Ok(()),
             _ => Err(Error::Unauthorized),
         }
@@ -399,19 +427,25 @@ impl Refwire {
         Err(StoreError::VersionConflict.into())
     }
 
-    fn outbox_event(&self, program_id: &str, change: Change, now: Timestamp) -> OutboxEvent {
+    pub(crate) fn outbox_event(
+        &self,
+        program_id: &str,
+        change: Change,
+        now: Timestamp,
+    ) -> OutboxEvent {
         OutboxEvent {
             id: self.ids.new_id("evt"),
             program_id: program_id.to_string(),
             event: change.event.to_string(),
             timestamp: now,
             data: change.data,
+            target_webhook: None,
         }
     }
 }
 
 /// `None` gives the default; 0 is refused; anything above the maximum is capped to it.
-fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
     match limit {
         None => Ok(DEFAULT_PAGE_LIMIT),
         Some(0) => Err(Error::validation("limit", "must be between 1 and 100")),

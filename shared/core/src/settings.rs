@@ -87,7 +87,7 @@ pub struct SettingsUpdate {
 }
 
 /// Distinguishes an explicit `null` (`Some(None)`) from an absent field (`None`, via `#[serde(default)]`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

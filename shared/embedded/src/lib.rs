@@ -2,8 +2,15 @@
 //! in one transaction; uniqueness rules (codes, referees, one open code per referrer) are enforced by
 //! the schema, so they hold under any concurrency.
 
+mod deliveries;
+mod queue;
 mod referrals;
 mod schema;
+mod webhooks;
+mod workers;
+
+pub use queue::{ClaimedJob, EmbeddedQueue};
+pub use workers::{JOB_LEASE, Workers};
 
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
@@ -13,11 +20,16 @@ use refwire_core::settings::ReferralSettings;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// The embedded store. Cloning shares the connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     connection: Arc<Mutex<Connection>>,
+    /// Signalled after a commit that wrote outbox events, so the fan-out worker need not poll fast.
+    outbox_written: Arc<Notify>,
+    /// Signalled after a job is queued.
+    job_queued: Arc<Notify>,
 }
 
 impl EmbeddedStore {
@@ -27,7 +39,45 @@ impl EmbeddedStore {
         schema::prepare(&mut connection).map_err(unavailable)?;
         Ok(EmbeddedStore {
             connection: Arc::new(Mutex::new(connection)),
+            outbox_written: Arc::new(Notify::new()),
+            job_queued: Arc::new(Notify::new()),
         })
+    }
+
+    /// Waits until outbox events may have been written, or `timeout` passes.
+    pub async fn outbox_changed(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.outbox_written.notified()).await;
+    }
+
+    pub(crate) fn notify_outbox(&self) {
+        self.outbox_written.notify_one();
+    }
+
+    /// Outbox events written after the fan-out cursor, oldest first, with their sequence numbers.
+    pub async fn unfanned_events(&self, limit: u32) -> Result<Vec<(i64, OutboxEvent)>, StoreError> {
+        self.run(move |conn| {
+            let mut query = conn
+                .prepare_cached(
+                    "SELECT seq, doc FROM outbox
+                     WHERE seq > COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fanout_seq'), 0)
+                     ORDER BY seq LIMIT ?1",
+                )
+                .map_err(unavailable)?;
+            let rows = query
+                .query_map([limit], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            rows.map(|row| {
+                let (seq, doc) = row.map_err(unavailable)?;
+                Ok((seq, from_json(&doc)?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Records that every event up to `seq` has been fanned out.
+    pub async fn advance_fanout_cursor(&self, seq: i64) -> Result<(), StoreError> {
+        self.set_meta("fanout_seq", &seq.to_string()).await
     }
 
     /// Runs blocking SQLite work off the async runtime's worker threads.
@@ -263,5 +313,64 @@ impl EventStore for EmbeddedStore {
                 .collect()
         })
         .await
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<OutboxEvent>, StoreError> {
+        let event_id = event_id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM outbox WHERE id = ?1", [event_id], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn publish_event(
+        &self,
+        event: &OutboxEvent,
+        idempotency_key: Option<&str>,
+    ) -> Result<OutboxEvent, StoreError> {
+        let event = event.clone();
+        let key = idempotency_key.map(str::to_string);
+        let stored = self
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO outbox (id, program_id, event, doc, idempotency_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (program_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+                         DO NOTHING",
+                        params![
+                            event.id,
+                            event.program_id,
+                            event.event,
+                            to_json(&event)?,
+                            key
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                let stored = if inserted == 1 {
+                    event
+                } else {
+                    let doc: String = tx
+                        .query_row(
+                            "SELECT doc FROM outbox WHERE program_id = ?1 AND idempotency_key = ?2",
+                            params![event.program_id, key],
+                            |row| row.get(0),
+                        )
+                        .map_err(unavailable)?;
+                    from_json(&doc)?
+                };
+                tx.commit().map_err(unavailable)?;
+                Ok(stored)
+            })
+            .await?;
+        self.notify_outbox();
+        Ok(stored)
     }
 }

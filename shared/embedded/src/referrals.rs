@@ -103,7 +103,9 @@ impl ReferralStore for EmbeddedStore {
             insert_events(&tx, std::slice::from_ref(&event))?;
             tx.commit().map_err(unavailable)
         })
-        .await
+        .await?;
+        self.notify_outbox();
+        Ok(())
     }
 
     async fn find_referral(
@@ -181,7 +183,9 @@ impl ReferralStore for EmbeddedStore {
             insert_events(&tx, &events)?;
             tx.commit().map_err(unavailable)
         })
-        .await
+        .await?;
+        self.notify_outbox();
+        Ok(())
     }
 
     async fn list_referrals(

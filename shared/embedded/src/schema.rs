@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE programs (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE api_keys (
@@ -41,7 +42,40 @@ CREATE TABLE outbox (
     doc TEXT NOT NULL
 );
 CREATE INDEX outbox_by_program ON outbox (program_id, seq);
-"#];
+"#,
+    r#"
+ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX outbox_idempotency ON outbox (program_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE TABLE webhooks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    program_id TEXT NOT NULL REFERENCES programs (id),
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX webhooks_by_program ON webhooks (program_id, seq);
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    webhook_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, seq);
+-- The delivery queue: a job is due once visible_at (ms) has passed; claiming it leases it by
+-- moving visible_at forward, so a worker that dies mid-send leaves it to be claimed again.
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    delivery_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (visible_at);
+"#,
+];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
     // WAL lets readers proceed during a write; FULL sync makes every commit survive power loss too.

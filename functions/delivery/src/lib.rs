@@ -1,0 +1,154 @@
+//! The HTTP sender for webhook attempts.
+//!
+//! - Every address a host name resolves to is vetted by the SSRF rules before any connection, and
+//!   the connection goes to those vetted addresses (reqwest connects to what the resolver returns),
+//!   so a name cannot be re-pointed between the check and the connect (DNS rebinding).
+//! - Redirects are never followed: a 3xx is a failed attempt.
+//! - The whole attempt (connect, send, response head, excerpt) runs under the webhook's timeout.
+
+use refwire_core::delivery::{RESPONSE_EXCERPT_BYTES, SendResult};
+use refwire_core::outgoing::{OutgoingRequest, USER_AGENT};
+use refwire_core::ports::Sender;
+use refwire_core::url_rules::{TargetPolicy, check_resolved_address};
+use refwire_core::webhook::HttpMethod;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct HttpSender {
+    client: reqwest::Client,
+}
+
+impl HttpSender {
+    /// One client per process: its connection pool is reused across attempts (and invocations).
+    pub fn new(policy: TargetPolicy) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(VettingResolver { policy }))
+            .user_agent(USER_AGENT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(HttpSender { client })
+    }
+}
+
+/// Resolves with the system resolver, then refuses the whole name if any address is not allowed.
+struct VettingResolver {
+    policy: TargetPolicy,
+}
+
+impl Resolve for VettingResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(refused) = addrs
+                .iter()
+                .find_map(|addr| check_resolved_address(addr.ip(), policy).err())
+            {
+                return Err(format!(
+                    "refused to connect: {host} resolves to a disallowed address ({refused})"
+                )
+                .into());
+            }
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for HttpSender {
+    async fn send(&self, request: &OutgoingRequest, timeout: Duration) -> SendResult {
+        let started = Instant::now();
+        let mut builder = match request.method {
+            HttpMethod::Post => self.client.post(&request.url).body(request.body.clone()),
+            HttpMethod::Get => self.client.get(&request.url),
+        };
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let attempt = tokio::time::timeout(timeout, async {
+            let mut response = builder.send().await?;
+            let status = response.status();
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+                    .map(str::to_string)
+            };
+            let retry_after = header(reqwest::header::RETRY_AFTER);
+            let location = header(reqwest::header::LOCATION);
+            let mut excerpt = Vec::new();
+            while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+                match response.chunk().await? {
+                    Some(chunk) => excerpt.extend_from_slice(&chunk),
+                    None => break,
+                }
+            }
+            excerpt.truncate(RESPONSE_EXCERPT_BYTES);
+            Ok::<_, reqwest::Error>((status, retry_after, location, excerpt))
+        })
+        .await;
+        let response_ms = started.elapsed().as_millis() as u64;
+        match attempt {
+            Err(_) => SendResult {
+                response_ms,
+                error: Some(format!("timed out after {} s", timeout.as_secs())),
+                ..SendResult::default()
+            },
+            Ok(Err(err)) => SendResult {
+                response_ms,
+                error: Some(describe(&err)),
+                ..SendResult::default()
+            },
+            Ok(Ok((status, retry_after, location, excerpt))) => SendResult {
+                status: Some(status.as_u16()),
+                retry_after,
+                response_ms,
+                error: if status.is_redirection() {
+                    Some(format!(
+                        "redirects are not followed (Location: {})",
+                        location.unwrap_or_default()
+                    ))
+                } else if status.is_success() {
+                    None
+                } else {
+                    Some(format!("receiver answered {status}"))
+                },
+                response_excerpt: (!excerpt.is_empty())
+                    .then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+            },
+        }
+    }
+}
+
+/// The error and its causes, without the URL (which may carry a receiver's token).
+fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_connect() {
+        "connection failed"
+    } else if err.is_timeout() {
+        "timed out"
+    } else if err.is_body() || err.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let mut causes = Vec::new();
+    let mut source = StdError::source(err);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.dedup();
+    match causes.last() {
+        Some(root) => format!("{kind}: {root}"),
+        None => kind.to_string(),
+    }
+}

@@ -1,0 +1,214 @@
+//! Deliveries: one per (event, webhook), with every attempt recorded, and the pure decisions of what
+//! an attempt's result means for the delivery and its webhook.
+
+use crate::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Receivers' response bodies are kept up to this many bytes, for the delivery log.
+pub const RESPONSE_EXCERPT_BYTES: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Retrying, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, DeliveryState::Succeeded | DeliveryState::Failed)
+    }
+}
+
+/// One HTTP attempt as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub n: u32,
+    #[serde(with = "time::millis")]
+    pub at: Timestamp,
+    /// `None` when no response came (timeout, refused connection, refused address).
+    pub status: Option<u16>,
+    pub response_ms: u64,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// What the sender observed for one attempt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendResult {
+    pub status: Option<u16>,
+    pub retry_after: Option<String>,
+    pub response_ms: u64,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub program_id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event: String,
+    pub state: DeliveryState,
+    pub attempts: Vec<Attempt>,
+    /// Attempts made before the current round of the retry schedule (a manual retry starts a round).
+    pub round_start: u32,
+    #[serde(with = "time::millis_option")]
+    pub next_attempt_at: Option<Timestamp>,
+    #[serde(with = "time::millis")]
+    pub created_at: Timestamp,
+    pub version: u64,
+}
+
+/// A queued request to make attempt `attempt` of a delivery. Its id is deterministic, so a
+/// redelivered stream record or queue message maps onto the same job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub delivery_id: String,
+    pub attempt: u32,
+}
+
+impl DeliveryJob {
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.delivery_id, self.attempt)
+    }
+}
+
+/// The delivery id of an (event, webhook) pair: the same however often fan-out runs for it.
+pub fn delivery_id(event_id: &str, webhook_id: &str) -> String {
+    let digest = Sha256::digest(format!("{event_id}\n{webhook_id}").as_bytes());
+    format!("dlv_{}", &hex::encode(digest)[..32])
+}
+
+/// What an attempt's result means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    RetryIn {
+        seconds: u32,
+    },
+    GaveUp,
+    /// 410 Gone: stop for good and disable the webhook.
+    Gone,
+}
+
+impl Delivery {
+    pub fn new(
+        event_id: &str,
+        event: &str,
+        program_id: &str,
+        webhook_id: &str,
+        now: Timestamp,
+    ) -> Self {
+        Delivery {
+            id: delivery_id(event_id, webhook_id),
+            program_id: program_id.to_string(),
+            webhook_id: webhook_id.to_string(),
+            event_id: event_id.to_string(),
+            event: event.to_string(),
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            round_start: 0,
+            next_attempt_at: Some(now),
+            created_at: now,
+            version: 1,
+        }
+    }
+
+    pub fn next_attempt(&self) -> u32 {
+        self.attempts.len() as u32 + 1
+    }
+
+    pub fn job(&self) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: self.id.clone(),
+            attempt: self.next_attempt(),
+        }
+    }
+
+    /// Whether `job` is the attempt this delivery is waiting for; anything else is a stale duplicate.
+    pub fn awaits(&self, job: &DeliveryJob) -> bool {
+        !self.state.is_final() && job.attempt == self.next_attempt()
+    }
+
+    /// Records an attempt and decides what follows, by the webhook's schedule.
+    pub fn record_attempt(
+        &mut self,
+        result: SendResult,
+        schedule: &RetrySchedule,
+        now: Timestamp,
+    ) -> Verdict {
+        let outcome = classify(result.status, result.retry_after.as_deref());
+        self.attempts.push(Attempt {
+            n: self.next_attempt(),
+            at: now,
+            status: result.status,
+            response_ms: result.response_ms,
+            error: result.error,
+            response_excerpt: result.response_excerpt,
+        });
+        let made_in_round = self.attempts.len() as u32 - self.round_start;
+        let verdict = match (outcome, next_step(schedule, made_in_round, &outcome)) {
+            (AttemptOutcome::Succeeded, _) => Verdict::Delivered,
+            (AttemptOutcome::Gone, _) => Verdict::Gone,
+            (_, Some(NextStep::Retry { delay_seconds })) => Verdict::RetryIn {
+                seconds: delay_seconds,
+            },
+            _ => Verdict::GaveUp,
+        };
+        (self.state, self.next_attempt_at) = match verdict {
+            Verdict::Delivered => (DeliveryState::Succeeded, None),
+            Verdict::RetryIn { seconds } => (
+                DeliveryState::Retrying,
+                Some(now + chrono::Duration::seconds(i64::from(seconds))),
+            ),
+            Verdict::GaveUp | Verdict::Gone => (DeliveryState::Failed, None),
+        };
+        verdict
+    }
+
+    /// Ends a delivery without sending, e.g. because its webhook was disabled or deleted.
+    pub fn abandon(&mut self, reason: &str, now: Timestamp) {
+        self.attempts.push(Attempt {
+            n: self.next_attempt(),
+            at: now,
+            status: None,
+            response_ms: 0,
+            error: Some(reason.to_string()),
+            response_excerpt: None,
+        });
+        self.state = DeliveryState::Failed;
+        self.next_attempt_at = None;
+    }
+
+    /// A manual resend: a new round of the retry schedule starting now.
+    pub fn restart(&mut self, now: Timestamp) {
+        self.round_start = self.attempts.len() as u32;
+        self.state = DeliveryState::Retrying;
+        self.next_attempt_at = Some(now);
+    }
+
+    pub fn last_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+}

@@ -1,0 +1,181 @@
+//! Fan-out and delivery: the decisions both runtimes share. The Lambda functions and refwire-local's
+//! workers only feed events and jobs in and move the resulting requests.
+
+use crate::delivery::{Delivery, DeliveryJob, SendResult, Verdict};
+use crate::error::{Error, StoreError};
+use crate::events::{self, OutboxEvent};
+use crate::outgoing::build_request;
+use crate::ports::Sender;
+use crate::service::{Config, Deps};
+use crate::time::Timestamp;
+use crate::url_rules::check_target_url;
+use crate::webhook::Webhook;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Dispatcher {
+    deps: Deps,
+    sender: Arc<dyn Sender>,
+    config: Config,
+}
+
+/// What happened to a job, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Sent(Verdict),
+    /// A duplicate or stale job: the attempt it asks for was already made or is not due.
+    Dropped,
+    /// Not sent because the webhook is gone, inactive, or its event expired.
+    Abandoned,
+}
+
+impl Dispatcher {
+    pub fn new(deps: Deps, sender: Arc<dyn Sender>, config: Config) -> Self {
+        Dispatcher {
+            deps,
+            sender,
+            config,
+        }
+    }
+
+    /// Creates one delivery per active subscribed webhook and queues its first attempt; returns how
+    /// many deliveries the event has. Safe to run again for the same event: ids are deterministic.
+    pub async fn fan_out(&self, event: &OutboxEvent) -> Result<usize, Error> {
+        let store = &self.deps.store;
+        let webhooks: Vec<Webhook> = match &event.target_webhook {
+            Some(target) => store.get_webhook(target).await?.into_iter().collect(),
+            None => store.list_webhooks(&event.program_id).await?,
+        };
+        let subscribed = webhooks.into_iter().filter(|webhook| {
+            webhook.active
+                && webhook.program_id == event.program_id
+                && (event.target_webhook.is_some() || webhook.subscribes_to(&event.event))
+        });
+        let mut count = 0;
+        for webhook in subscribed {
+            let fresh = Delivery::new(
+                &event.id,
+                &event.event,
+                &event.program_id,
+                &webhook.id,
+                self.deps.clock.now(),
+            );
+            let stored = store.insert_delivery(&fresh).await?;
+            // A delivery that has made no attempt yet may have lost its first job to a crash.
+            if stored.attempts.is_empty() && !stored.state.is_final() {
+                self.deps.queue.enqueue(&stored.job(), 0).await?;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Makes the attempt a job asks for, records it, and queues the next one if the schedule says so.
+    pub async fn deliver(&self, job: &DeliveryJob) -> Result<JobOutcome, Error> {
+        let store = &self.deps.store;
+        let Some(mut delivery) = store.get_delivery(&job.delivery_id).await? else {
+            return Ok(JobOutcome::Dropped);
+        };
+        if !delivery.awaits(job) {
+            return Ok(JobOutcome::Dropped);
+        }
+        let webhook = store
+            .get_webhook(&delivery.webhook_id)
+            .await?
+            .filter(|webhook| webhook.active);
+        let event = store.get_event(&delivery.event_id).await?;
+        let (Some(webhook), Some(event)) = (webhook, event) else {
+            let reason = "not sent: the webhook is disabled or deleted, or the event has expired";
+            delivery.abandon(reason, self.deps.clock.now());
+            delivery.version += 1;
+            return match store.update_delivery(&delivery).await {
+                Ok(()) | Err(StoreError::VersionConflict) => Ok(JobOutcome::Abandoned),
+                Err(err) => Err(err.into()),
+            };
+        };
+
+        let result = self.attempt(&webhook, &event, job.attempt).await;
+        let now = self.deps.clock.now();
+        let verdict = delivery.record_attempt(result, &webhook.schedule(), now);
+        delivery.version += 1;
+        if let Verdict::RetryIn { seconds } = verdict {
+            // Queue before recording: a crash in between re-sends this attempt rather than losing the next.
+            self.deps.queue.enqueue(&delivery.job(), seconds).await?;
+        }
+        match store.update_delivery(&delivery).await {
+            Ok(()) => {}
+            Err(StoreError::VersionConflict) => return Ok(JobOutcome::Dropped),
+            Err(err) => return Err(err.into()),
+        }
+        self.track_health(&webhook.id, verdict, now).await?;
+        Ok(JobOutcome::Sent(verdict))
+    }
+
+    async fn attempt(&self, webhook: &Webhook, event: &OutboxEvent, attempt: u32) -> SendResult {
+        // Checked again at send time: the rules may have changed since the webhook was saved, and
+        // literal-IP hosts never reach the sender's resolver, which vets every resolved address.
+        if let Err(refused) = check_target_url(&webhook.url, self.config.target_policy) {
+            return SendResult {
+                error: Some(refused.to_string()),
+                ..SendResult::default()
+            };
+        }
+        let request = build_request(webhook, event, attempt, self.deps.clock.now());
+        let timeout = Duration::from_secs(u64::from(webhook.timeout_seconds));
+        self.sender.send(&request, timeout).await
+    }
+
+    /// Success clears the webhook's failure streak; 410 disables it at once; a streak of failures
+    /// longer than `disable_after` disables it. Disabling emits `webhook.disabled`.
+    async fn track_health(
+        &self,
+        webhook_id: &str,
+        verdict: Verdict,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        for _ in 0..8 {
+            let Some(mut webhook) = self.deps.store.get_webhook(webhook_id).await? else {
+                return Ok(());
+            };
+            let disable_reason = match verdict {
+                Verdict::Delivered if webhook.failing_since.is_none() => return Ok(()),
+                Verdict::Delivered => {
+                    webhook.failing_since = None;
+                    None
+                }
+                Verdict::Gone => Some("the receiver answered 410 Gone".to_string()),
+                Verdict::RetryIn { .. } | Verdict::GaveUp => {
+                    let since = *webhook.failing_since.get_or_insert(now);
+                    let days = self.config.disable_after.num_hours() as f64 / 24.0;
+                    (now - since >= self.config.disable_after)
+                        .then(|| format!("every delivery failed for {days} days"))
+                }
+            };
+            let mut emitted = Vec::new();
+            if let Some(reason) = disable_reason {
+                if !webhook.active {
+                    return Ok(());
+                }
+                webhook.active = false;
+                emitted.push(OutboxEvent {
+                    id: self.deps.ids.new_id("evt"),
+                    program_id: webhook.program_id.clone(),
+                    event: events::WEBHOOK_DISABLED.to_string(),
+                    timestamp: now,
+                    data: json!({"webhook_id": webhook.id, "name": webhook.name, "url": webhook.url, "reason": reason}),
+                    target_webhook: None,
+                });
+                webhook.disabled_reason = Some(reason);
+            }
+            webhook.version += 1;
+            webhook.updated_at = now;
+            match self.deps.store.update_webhook(&webhook, &emitted).await {
+                Ok(()) | Err(StoreError::NotFound) => return Ok(()),
+                Err(StoreError::VersionConflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+}

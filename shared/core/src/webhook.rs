@@ -1,0 +1,383 @@
+//! Webhook endpoints: what a program subscribes, where to, and how deliveries are shaped.
+
+use crate::error::Error;
+use crate::retry::RetrySchedule;
+use crate::time::{self, Timestamp};
+use crate::url_rules::{TargetPolicy, check_target_url};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 10;
+pub const MAX_TIMEOUT_SECONDS: u32 = 30;
+pub const MAX_CUSTOM_HEADERS: usize = 3;
+const MAX_EVENT_PATTERNS: usize = 50;
+const MAX_FIELDS: usize = 50;
+/// How long a rotated-out secret keeps signing, unless the caller says otherwise.
+pub const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 86_400;
+const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 86_400;
+
+/// Headers Refwire sets itself; a custom header may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+];
+const RESERVED_HEADER_PREFIXES: &[&str] = &["x-webhook-", "webhook-"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    #[default]
+    Post,
+    Get,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadFormat {
+    /// The JSON envelope as the body.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded` fields (the body for POST, the query string for GET).
+    Form,
+}
+
+/// Which envelope a receiver expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "style", rename_all = "snake_case")]
+pub enum EnvelopeStyle {
+    /// `{"id","event","timestamp","data"}` (Tolinku-compatible).
+    #[default]
+    Refwire,
+    /// `{"event_type","waitlist_id","data","timestamp"}` (ReferralLoop-compatible subscriptions).
+    ReferralLoop { waitlist_id: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    #[serde(with = "time::millis")]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub program_id: String,
+    pub name: String,
+    pub url: String,
+    /// Patterns: an exact event name, `prefix.*`, or `*`.
+    pub events: Vec<String>,
+    pub active: bool,
+    pub timeout_seconds: u32,
+    pub retry_schedule: Vec<u32>,
+    pub headers: BTreeMap<String, String>,
+    pub method: HttpMethod,
+    pub format: PayloadFormat,
+    /// Data fields to send, renamed: `{"referral_code": "code"}`. `None` sends every field as is.
+    pub field_map: Option<BTreeMap<String, String>>,
+    /// Static fields added to every payload.
+    pub hidden_fields: BTreeMap<String, String>,
+    pub envelope: EnvelopeStyle,
+    pub secret: String,
+    pub previous_secret: Option<PreviousSecret>,
+    /// Why the webhook was turned off by Refwire (410 Gone, days of failures), if it was.
+    pub disabled_reason: Option<String>,
+    /// Start of the current unbroken run of failed attempts.
+    #[serde(with = "time::millis_option")]
+    pub failing_since: Option<Timestamp>,
+    #[serde(with = "time::millis")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// Every field a caller may set; `None` keeps the current value (or the default on create).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFields {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub timeout_seconds: Option<u32>,
+    pub retry_schedule: Option<Vec<u32>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub method: Option<HttpMethod>,
+    pub format: Option<PayloadFormat>,
+    #[serde(default, deserialize_with = "crate::settings::present")]
+    pub field_map: Option<Option<BTreeMap<String, String>>>,
+    pub hidden_fields: Option<BTreeMap<String, String>>,
+}
+
+impl Webhook {
+    /// A new webhook from the caller's fields; `name`, `url` and `events` are required.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        fields: WebhookFields,
+        id: String,
+        program_id: String,
+        secret: String,
+        envelope: EnvelopeStyle,
+        default_schedule: Vec<u32>,
+        policy: TargetPolicy,
+        now: Timestamp,
+    ) -> Result<Webhook, Error> {
+        let missing =
+            |field: &'static str| Error::validation(field, format!("{field} is required"));
+        let blank = Webhook {
+            id,
+            program_id,
+            name: fields.name.clone().ok_or_else(|| missing("name"))?,
+            url: fields.url.clone().ok_or_else(|| missing("url"))?,
+            events: fields.events.clone().ok_or_else(|| missing("events"))?,
+            active: true,
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            retry_schedule: default_schedule,
+            headers: BTreeMap::new(),
+            method: HttpMethod::Post,
+            format: PayloadFormat::Json,
+            field_map: None,
+            hidden_fields: BTreeMap::new(),
+            envelope,
+            secret,
+            previous_secret: None,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        blank.updated(fields, policy, now)
+    }
+
+    /// Applies a partial update and validates the whole result; on error nothing changes.
+    pub fn updated(
+        &self,
+        fields: WebhookFields,
+        policy: TargetPolicy,
+        now: Timestamp,
+    ) -> Result<Webhook, Error> {
+        let mut next = self.clone();
+        if let Some(name) = fields.name {
+            next.name = name.trim().to_string();
+        }
+        if let Some(url) = fields.url {
+            next.url = url;
+        }
+        if let Some(events) = fields.events {
+            next.events = events;
+        }
+        if let Some(active) = fields.active {
+            next.active = active;
+            if active {
+                next.disabled_reason = None;
+                next.failing_since = None;
+            }
+        }
+        if let Some(timeout) = fields.timeout_seconds {
+            next.timeout_seconds = timeout;
+        }
+        if let Some(schedule) = fields.retry_schedule {
+            next.retry_schedule = schedule;
+        }
+        if let Some(headers) = fields.headers {
+            next.headers = headers;
+        }
+        if let Some(method) = fields.method {
+            next.method = method;
+        }
+        if let Some(format) = fields.format {
+            next.format = format;
+        }
+        if let Some(field_map) = fields.field_map {
+            next.field_map = field_map;
+        }
+        if let Some(hidden) = fields.hidden_fields {
+            next.hidden_fields = hidden;
+        }
+        next.validate(policy)?;
+        next.updated_at = now;
+        Ok(next)
+    }
+
+    fn validate(&mut self, policy: TargetPolicy) -> Result<(), Error> {
+        if self.name.is_empty() || self.name.len() > 200 {
+            return Err(Error::validation("name", "must be 1-200 characters"));
+        }
+        let url = check_target_url(&self.url, policy)
+            .map_err(|err| Error::validation("url", err.to_string()))?;
+        self.url = url.to_string();
+        if self.events.is_empty() || self.events.len() > MAX_EVENT_PATTERNS {
+            return Err(Error::validation(
+                "events",
+                format!("must list 1-{MAX_EVENT_PATTERNS} event names or patterns"),
+            ));
+        }
+        if let Some(bad) = self
+            .events
+            .iter()
+            .find(|pattern| !is_valid_pattern(pattern))
+        {
+            return Err(Error::validation(
+                "events",
+                format!("{bad:?} is not an event name, a `prefix.*` pattern or `*`"),
+            ));
+        }
+        if !(1..=MAX_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
+            return Err(Error::validation(
+                "timeout_seconds",
+                format!("must be between 1 and {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        RetrySchedule::new(self.retry_schedule.clone())
+            .map_err(|err| Error::validation("retry_schedule", err.to_string()))?;
+        validate_headers(&self.headers)?;
+        for (field, map) in [
+            ("field_map", self.field_map.as_ref()),
+            ("hidden_fields", Some(&self.hidden_fields)),
+        ] {
+            if let Some(map) = map {
+                validate_field_names(field, map)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn subscribes_to(&self, event: &str) -> bool {
+        self.events
+            .iter()
+            .any(|pattern| pattern_matches(pattern, event))
+    }
+
+    pub fn schedule(&self) -> RetrySchedule {
+        RetrySchedule::new(self.retry_schedule.clone()).unwrap_or_default()
+    }
+
+    /// The secrets that sign now: the current one, then a rotated-out one still in its grace period.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(previous) = &self.previous_secret
+            && previous.expires_at > now
+        {
+            secrets.push(&previous.secret);
+        }
+        secrets
+    }
+
+    /// Replaces the secret; the old one keeps signing for `grace_seconds`.
+    pub fn rotate_secret(
+        &mut self,
+        new_secret: String,
+        grace_seconds: Option<u32>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let grace = grace_seconds.unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS);
+        if grace > MAX_ROTATION_GRACE_SECONDS {
+            return Err(Error::validation(
+                "grace_seconds",
+                format!("must be at most {MAX_ROTATION_GRACE_SECONDS}"),
+            ));
+        }
+        let old = std::mem::replace(&mut self.secret, new_secret);
+        self.previous_secret = (grace > 0).then(|| PreviousSecret {
+            secret: old,
+            expires_at: now + chrono::Duration::seconds(i64::from(grace)),
+        });
+        self.updated_at = now;
+        Ok(())
+    }
+}
+
+/// `*` matches everything, `referral.*` every event under `referral.`, anything else itself.
+pub fn pattern_matches(pattern: &str, event: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => event.starts_with(prefix) && event.len() > prefix.len(),
+        None => pattern == event,
+    }
+}
+
+fn is_valid_pattern(pattern: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let name = pattern.strip_suffix(".*").unwrap_or(pattern);
+    is_valid_event_name(name)
+}
+
+/// Event names: dot-separated lowercase words, e.g. `referral.completed`, `link.clicked`.
+pub fn is_valid_event_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && name.split('.').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), Error> {
+    if headers.len() > MAX_CUSTOM_HEADERS {
+        return Err(Error::validation(
+            "headers",
+            format!("at most {MAX_CUSTOM_HEADERS} custom headers"),
+        ));
+    }
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        let token = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !token {
+            return Err(Error::validation(
+                "headers",
+                format!("{name:?} is not a valid header name"),
+            ));
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str())
+            || RESERVED_HEADER_PREFIXES
+                .iter()
+                .any(|prefix| lower.starts_with(prefix))
+        {
+            return Err(Error::validation(
+                "headers",
+                format!("{name} is set by Refwire"),
+            ));
+        }
+        if value.len() > 1024 || value.bytes().any(|b| b.is_ascii_control()) {
+            return Err(Error::validation(
+                "headers",
+                format!("the value of {name} must be at most 1024 printable characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_field_names(field: &'static str, map: &BTreeMap<String, String>) -> Result<(), Error> {
+    if map.len() > MAX_FIELDS {
+        return Err(Error::validation(
+            field,
+            format!("at most {MAX_FIELDS} entries"),
+        ));
+    }
+    let valid = |name: &str| {
+        !name.is_empty() && name.len() <= 100 && !name.bytes().any(|b| b.is_ascii_control())
+    };
+    if map.iter().any(|(key, value)| {
+        !valid(key) || value.len() > 1024 || (field == "field_map" && !valid(value))
+    }) {
+        return Err(Error::validation(
+            field,
+            "names must be 1-100 printable characters, values at most 1024",
+        ));
+    }
+    Ok(())
+}

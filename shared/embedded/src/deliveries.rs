@@ -1,0 +1,150 @@
+//! `DeliveryStore` on SQLite.
+
+use crate::{EmbeddedStore, from_json, to_json, unavailable};
+use refwire_core::StoreError;
+use refwire_core::delivery::{Delivery, DeliveryState};
+use refwire_core::ports::{DeliveryPage, DeliveryStore};
+use refwire_core::time::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+#[async_trait::async_trait]
+impl DeliveryStore for EmbeddedStore {
+    async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let delivery = delivery.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+                params![
+                    delivery.id,
+                    delivery.webhook_id,
+                    delivery.state.as_str(),
+                    delivery.created_at.timestamp_millis(),
+                    delivery.version,
+                    to_json(&delivery)?,
+                ],
+            )
+            .map_err(unavailable)?;
+            let doc: String = tx
+                .query_row(
+                    "SELECT doc FROM deliveries WHERE id = ?1",
+                    [&delivery.id],
+                    |row| row.get(0),
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            from_json(&doc)
+        })
+        .await
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let delivery_id = delivery_id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM deliveries WHERE id = ?1",
+                    [delivery_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let delivery = delivery.clone();
+        self.run(move |conn| {
+            let updated = conn
+                .execute(
+                    "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5 WHERE id = ?1 AND version = ?2",
+                    params![
+                        delivery.id,
+                        delivery.version - 1,
+                        delivery.state.as_str(),
+                        delivery.version,
+                        to_json(&delivery)?,
+                    ],
+                )
+                .map_err(unavailable)?;
+            if updated == 0 {
+                return Err(StoreError::VersionConflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        state: Option<DeliveryState>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<DeliveryPage, StoreError> {
+        let webhook_id = webhook_id.to_string();
+        // The cursor is the last row's sequence number; anything else starts from the newest.
+        let before: Option<i64> = cursor.and_then(|cursor| cursor.parse().ok());
+        self.run(move |conn| {
+            let mut query = conn
+                .prepare_cached(
+                    "SELECT seq, doc FROM deliveries
+                     WHERE webhook_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3)
+                     ORDER BY seq DESC LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows = query
+                .query_map(params![webhook_id, state.map(DeliveryState::as_str), before, limit + 1], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?;
+            let mut page: Vec<(i64, Delivery)> = rows
+                .map(|row| {
+                    let (seq, doc) = row.map_err(unavailable)?;
+                    Ok((seq, from_json(&doc)?))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let next_cursor = if page.len() > limit as usize {
+                page.truncate(limit as usize);
+                page.last().map(|(seq, _)| seq.to_string())
+            } else {
+                None
+            };
+            Ok(DeliveryPage {
+                deliveries: page.into_iter().map(|(_, delivery)| delivery).collect(),
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn failed_deliveries_since(
+        &self,
+        webhook_id: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let webhook_id = webhook_id.to_string();
+        self.run(move |conn| {
+            let mut query = conn
+                .prepare_cached(
+                    "SELECT doc FROM deliveries
+                     WHERE webhook_id = ?1 AND state = 'failed' AND created_at >= ?2
+                     ORDER BY seq LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let docs = query
+                .query_map(
+                    params![webhook_id, since.timestamp_millis(), limit],
+                    |row| row.get::<_, String>(0),
+                )
+                .map_err(unavailable)?;
+            docs.map(|doc| from_json(&doc.map_err(unavailable)?))
+                .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,118 @@
+//! `WebhookStore` on SQLite.
+
+use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
+use refwire_core::StoreError;
+use refwire_core::events::OutboxEvent;
+use refwire_core::ports::WebhookStore;
+use refwire_core::webhook::Webhook;
+use rusqlite::{OptionalExtension, params};
+
+#[async_trait::async_trait]
+impl WebhookStore for EmbeddedStore {
+    async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        let webhook = webhook.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO webhooks (id, program_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    webhook.id,
+                    webhook.program_id,
+                    webhook.version,
+                    to_json(&webhook)?
+                ],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_webhook(&self, webhook_id: &str) -> Result<Option<Webhook>, StoreError> {
+        let webhook_id = webhook_id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM webhooks WHERE id = ?1",
+                    [webhook_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self, program_id: &str) -> Result<Vec<Webhook>, StoreError> {
+        let program_id = program_id.to_string();
+        self.run(move |conn| {
+            let mut query = conn
+                .prepare_cached("SELECT doc FROM webhooks WHERE program_id = ?1 ORDER BY seq")
+                .map_err(unavailable)?;
+            let docs = query
+                .query_map([program_id], |row| row.get::<_, String>(0))
+                .map_err(unavailable)?;
+            docs.map(|doc| from_json(&doc.map_err(unavailable)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn update_webhook(
+        &self,
+        webhook: &Webhook,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let webhook = webhook.clone();
+        let events = events.to_vec();
+        let wrote_events = !events.is_empty();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let updated = tx
+                .execute(
+                    "UPDATE webhooks SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
+                    params![
+                        webhook.id,
+                        webhook.version - 1,
+                        webhook.version,
+                        to_json(&webhook)?
+                    ],
+                )
+                .map_err(unavailable)?;
+            if updated == 0 {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM webhooks WHERE id = ?1",
+                        [&webhook.id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                return Err(match exists {
+                    Some(()) => StoreError::VersionConflict,
+                    None => StoreError::NotFound,
+                });
+            }
+            insert_events(&tx, &events)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await?;
+        if wrote_events {
+            self.notify_outbox();
+        }
+        Ok(())
+    }
+
+    async fn delete_webhook(&self, program_id: &str, webhook_id: &str) -> Result<bool, StoreError> {
+        let (program_id, webhook_id) = (program_id.to_string(), webhook_id.to_string());
+        self.run(move |conn| {
+            conn.execute(
+                "DELETE FROM webhooks WHERE program_id = ?1 AND id = ?2",
+                [program_id, webhook_id],
+            )
+            .map(|deleted| deleted > 0)
+            .map_err(unavailable)
+        })
+        .await
+    }
+}

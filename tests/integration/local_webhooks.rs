@@ -1,0 +1,275 @@
+//! Webhooks through the real `refwire-local --allow-loopback-http` process on the system clock:
+//! the seeds' own Node verification code and the Standard Webhooks reference library accept our
+//! deliveries, and a kill -9 mid-retry loses no job and sends nothing twice after success.
+
+use refwire_tests::local::LocalProcess;
+use refwire_tests::receiver::{Receiver, Reply};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long to wait for something that takes well under a second when all is well.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Api {
+    base_url: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn of(local: &LocalProcess, key: &str) -> Api {
+        Api {
+            base_url: local.base_url.clone(),
+            key: key.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .header("X-API-Key", &self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, body) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
+        body
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    async fn complete_a_referral(&self) {
+        let created = self
+            .post("/v1/api/referral/create", json!({"user_id": "user_123"}))
+            .await;
+        let code = created["referral_code"].as_str().unwrap();
+        for milestone in ["signed_up", "completed"] {
+            let body = json!({"referral_code": code, "milestone": milestone, "referred_user_id": "user_456"});
+            self.post("/v1/api/referral/milestone", body).await;
+        }
+    }
+}
+
+/// A receiver in another language's process, printing one JSON line per request it verified or not.
+struct ScriptReceiver {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl ScriptReceiver {
+    fn start(program: &str, script: &str, port: u16, secret_env: (&str, &str)) -> ScriptReceiver {
+        let mut child = Command::new(program)
+            .arg(receivers_dir().join(script))
+            .env("PORT", port.to_string())
+            .env(secret_env.0, secret_env.1)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("cannot run {program} (scripts/test.sh installs it into .venv): {err}")
+            });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(
+            first.contains("listening"),
+            "{script} did not start: {first:?}"
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+            }
+        });
+        ScriptReceiver { child, lines: seen }
+    }
+
+    fn seen(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ScriptReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn receivers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("receivers")
+}
+
+fn tool(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_string())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < PATIENCE, "gave up waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
+    assert!(
+        local
+            .output
+            .iter()
+            .any(|line| line.starts_with("--allow-loopback-http")),
+        "the flag is announced"
+    );
+    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+
+    let (node_port, python_port) = (free_port(), free_port());
+    let node_hook = api
+        .post("/v1/webhooks", json!({"name": "node", "url": format!("http://127.0.0.1:{node_port}/webhooks/tolinku"), "events": ["referral.*"]}))
+        .await;
+    let python_hook = api
+        .post("/v1/webhooks", json!({"name": "python", "url": format!("http://127.0.0.1:{python_port}/webhooks"), "events": ["referral.*"]}))
+        .await;
+    let node = ScriptReceiver::start(
+        &tool("REFWIRE_TEST_NODE", "node"),
+        "tolinku_receiver.mjs",
+        node_port,
+        (
+            "TOLINKU_WEBHOOK_SECRET",
+            node_hook["signing_secret"].as_str().unwrap(),
+        ),
+    );
+    let python = ScriptReceiver::start(
+        &tool("REFWIRE_TEST_PYTHON", "python3"),
+        "standard_receiver.py",
+        python_port,
+        (
+            "WEBHOOK_SECRET",
+            python_hook["signing_secret"].as_str().unwrap(),
+        ),
+    );
+
+    api.complete_a_referral().await;
+    wait_until("both receivers saw four events", || {
+        node.seen().len() >= 4 && python.seen().len() >= 4
+    })
+    .await;
+    for (receiver, hook) in [(&node, &node_hook), (&python, &python_hook)] {
+        let seen = receiver.seen();
+        assert!(seen.iter().all(|line| line["verified"] == true), "{seen:?}");
+        let mut events: Vec<_> = seen
+            .iter()
+            .map(|line| line["event"].as_str().unwrap().to_string())
+            .collect();
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                "referral.completed",
+                "referral.created",
+                "referral.milestone_reached",
+                "referral.milestone_reached"
+            ]
+        );
+        let log = api
+            .get(&format!(
+                "/v1/webhooks/{}/deliveries",
+                hook["id"].as_str().unwrap()
+            ))
+            .await;
+        assert!(
+            log["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["state"] == "succeeded"),
+            "{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_kill_9_mid_retry_loses_no_job_and_never_resends_after_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_file = dir.path().join("refwire.db");
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500)]);
+
+    let first = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
+    let api = Api::of(&first, &first.printed("secret key:").unwrap());
+    let hook = api
+        .post("/v1/webhooks", json!({"name": "flaky", "url": receiver.url, "events": ["referral.created"], "retry_schedule": [3]}))
+        .await;
+    let deliveries = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap());
+    api.post("/v1/api/referral/create", json!({"user_id": "user_1"}))
+        .await;
+    wait_until("the first attempt failed", || {
+        receiver.received().len() == 1
+    })
+    .await;
+    let started = Instant::now();
+    loop {
+        let log = api.get(&deliveries).await;
+        if log["deliveries"][0]["state"] == "retrying" {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill();
+
+    // The retry waits in the data file and goes out after the restart.
+    let second = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
+    let api = Api::of(&second, &api.key);
+    wait_until("the retry arrived", || receiver.received().len() == 2).await;
+    let started = Instant::now();
+    while api.get(&deliveries).await["deliveries"][0]["state"] != "succeeded" {
+        assert!(started.elapsed() < PATIENCE, "the retry was not recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.kill();
+
+    // Nothing is sent again after success, across another crash and restart.
+    let third = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
+    let api = Api::of(&third, &api.key);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(receiver.received().len(), 2);
+    let attempts: Vec<_> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("x-webhook-attempt").to_string())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+    let log = api.get(&deliveries).await;
+    assert_eq!(log["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(log["deliveries"][0]["attempts"], 2);
+    third.kill();
+}

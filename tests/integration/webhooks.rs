@@ -1,0 +1,909 @@
+//! Webhooks end to end in one process: API -> outbox -> fan-out -> job queue -> delivery -> a real
+//! HTTP receiver on 127.0.0.1, under a manual clock so the real retry schedule runs without waiting.
+
+use base64::Engine;
+use chrono::Duration;
+use refwire_core::signing::{legacy_hex_signature, verify_standard};
+use refwire_core::time;
+use refwire_tests::TestApp;
+use refwire_tests::receiver::{Receiver, Reply, refusing_url};
+use serde_json::{Value, json};
+
+/// Creates a referral and drives it to completion: referral.created, two milestone events, completed.
+async fn complete_a_referral(t: &TestApp) -> String {
+    let code = t.create_referral("user_123").await;
+    assert_eq!(
+        t.milestone(&code, "signed_up", Some("user_456"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(t.milestone(&code, "completed", None).await.status, 200);
+    code
+}
+
+fn attempt_times(delivery: &Value) -> Vec<String> {
+    delivery["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| attempt["at"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn at(seconds_after_start: i64) -> String {
+    time::format(&(refwire_tests::start_time() + Duration::seconds(seconds_after_start)))
+}
+
+#[tokio::test]
+async fn lifecycle_events_arrive_signed_in_the_documented_shape() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let (webhook_id, secret) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.*"]}))
+        .await;
+    let code = complete_a_referral(&t).await;
+    t.pump().await;
+
+    // Jobs of one batch are sent concurrently (as from one SQS batch), so arrival order is free.
+    let mut events = receiver.events();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "referral.completed",
+            "referral.created",
+            "referral.milestone_reached",
+            "referral.milestone_reached"
+        ]
+    );
+    for request in receiver.received() {
+        let body = std::str::from_utf8(&request.body).unwrap();
+        let envelope = request.json();
+        // Compact JSON with the contract's field order.
+        assert_eq!(body, serde_json::to_string(&envelope).unwrap());
+        assert!(body.starts_with(r#"{"id":"evt_"#), "{body}");
+        let keys: Vec<_> = envelope.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["id", "event", "timestamp", "data"]);
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.header("content-type"), "application/json");
+        assert_eq!(request.header("x-webhook-event"), envelope["event"]);
+        assert_eq!(request.header("x-webhook-id"), envelope["id"]);
+        assert_eq!(request.header("webhook-id"), envelope["id"]);
+        assert_eq!(request.header("x-webhook-attempt"), "1");
+        assert!(request.header("user-agent").starts_with("Refwire/"));
+        // Tolinku's receivers: hex HMAC-SHA256 keyed by the full secret string over the raw body.
+        assert_eq!(
+            request.header("x-webhook-signature"),
+            legacy_hex_signature(&secret, &request.body)
+        );
+        let timestamp: i64 = request.header("webhook-timestamp").parse().unwrap();
+        assert!(verify_standard(
+            &secret,
+            request.header("webhook-id"),
+            timestamp,
+            &request.body,
+            request.header("webhook-signature")
+        ));
+    }
+    let of_type = |name: &str| {
+        receiver
+            .received()
+            .into_iter()
+            .find(|request| request.header("x-webhook-event") == name)
+            .unwrap()
+            .json()
+    };
+    let completed = of_type("referral.completed");
+    assert_eq!(completed["timestamp"], "2026-04-08T14:30:00.000Z");
+    assert_eq!(completed["data"]["referral_code"], code);
+    assert_eq!(completed["data"]["referrer_id"], "user_123");
+    assert_eq!(completed["data"]["referred_user_id"], "user_456");
+    assert_eq!(completed["data"]["milestone"], "completed");
+    let created = of_type("referral.created");
+    assert!(
+        created["data"]["referral_url"]
+            .as_str()
+            .unwrap()
+            .contains(&code)
+    );
+
+    let log = t.deliveries(&webhook_id).await;
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.iter()
+            .all(|delivery| delivery["state"] == "succeeded" && delivery["last_status"] == 200)
+    );
+    assert_eq!(log[0]["event"], "referral.completed", "newest first");
+}
+
+#[tokio::test]
+async fn event_patterns_and_inactive_webhooks_decide_who_receives() {
+    let t = TestApp::with_loopback_receivers().await;
+    let (exact, pattern, everything, inactive) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    t.create_webhook(&exact.url, json!({"events": ["referral.completed"]}))
+        .await;
+    t.create_webhook(&pattern.url, json!({"events": ["reward.*"]}))
+        .await;
+    t.create_webhook(&everything.url, json!({"events": ["*"]}))
+        .await;
+    t.create_webhook(&inactive.url, json!({"events": ["*"], "active": false}))
+        .await;
+    let code = complete_a_referral(&t).await;
+    let claim = t
+        .secret(
+            "POST",
+            "/v1/api/referral/claim-reward",
+            Some(json!({"referral_code": code})),
+        )
+        .await;
+    assert_eq!(claim.status, 200);
+    t.pump().await;
+
+    assert_eq!(exact.events(), ["referral.completed"]);
+    assert_eq!(pattern.events(), ["reward.claimed"]);
+    assert_eq!(everything.events().len(), 5);
+    assert!(inactive.received().is_empty());
+}
+
+#[tokio::test]
+async fn default_schedule_is_now_then_1m_5m_30m_then_failed() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::status(500).with_body("boom"));
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1);
+
+    // Not a second early.
+    t.advance_and_pump(59).await;
+    assert_eq!(receiver.received().len(), 1);
+    t.advance_and_pump(1).await;
+    assert_eq!(receiver.received().len(), 2);
+    let retrying = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(retrying["state"], "retrying");
+    assert_eq!(retrying["next_attempt_at"], at(360));
+    t.advance_and_pump(299).await;
+    assert_eq!(receiver.received().len(), 2);
+    t.advance_and_pump(1).await;
+    t.advance_and_pump(1800).await;
+    assert_eq!(receiver.received().len(), 4);
+    t.advance_and_pump(86_400).await;
+    assert_eq!(
+        receiver.received().len(),
+        4,
+        "four attempts, then failed for good"
+    );
+
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "failed");
+    assert_eq!(summary["attempts"], 4);
+    assert_eq!(summary["last_status"], 500);
+    assert_eq!(summary["next_attempt_at"], Value::Null);
+    let delivery = t.delivery(summary["id"].as_str().unwrap()).await;
+    assert_eq!(attempt_times(&delivery), [at(0), at(60), at(360), at(2160)]);
+    let attempts: Vec<_> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("x-webhook-attempt").to_string())
+        .collect();
+    assert_eq!(attempts, ["1", "2", "3", "4"]);
+    let ids: Vec<_> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("x-webhook-id").to_string())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "the event id is stable across retries"
+    );
+    let first = &delivery["attempt_log"][0];
+    assert_eq!(first["status"], 500);
+    assert_eq!(first["response_excerpt"], "boom");
+    assert_eq!(
+        first["error"],
+        "receiver answered 500 Internal Server Error"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_schedule_sets_the_attempt_times() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::status(503));
+    let (webhook_id, _) = t
+        .create_webhook(
+            &receiver.url,
+            json!({"events": ["referral.created"], "retry_schedule": [10, 20]}),
+        )
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    for _ in 0..40 {
+        t.advance_and_pump(1).await;
+    }
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "failed");
+    let delivery = t.delivery(summary["id"].as_str().unwrap()).await;
+    assert_eq!(attempt_times(&delivery), [at(0), at(10), at(30)]);
+}
+
+#[tokio::test]
+async fn retry_after_on_429_postpones_the_next_attempt() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(429).with_header("retry-after", "120")]);
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    assert_eq!(
+        t.deliveries(&webhook_id).await[0]["next_attempt_at"],
+        at(120)
+    );
+    t.advance_and_pump(119).await;
+    assert_eq!(receiver.received().len(), 1);
+    t.advance_and_pump(1).await;
+    assert_eq!(t.deliveries(&webhook_id).await[0]["state"], "succeeded");
+}
+
+#[tokio::test]
+async fn an_attempt_times_out_at_the_configured_seconds() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(200).after(std::time::Duration::from_secs(4))]);
+    let (webhook_id, _) = t
+        .create_webhook(
+            &receiver.url,
+            json!({"events": ["referral.created"], "timeout_seconds": 1}),
+        )
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "retrying", "a slow 200 is a failure");
+    assert_eq!(summary["last_error"], "timed out after 1 s");
+    assert_eq!(summary["last_status"], Value::Null);
+    let waited = summary["response_ms"].as_u64().unwrap();
+    assert!(
+        (1000..3500).contains(&waited),
+        "gave up after {waited} ms, not at the 1 s timeout"
+    );
+}
+
+#[tokio::test]
+async fn gone_410_stops_retries_disables_the_webhook_and_emits_webhook_disabled() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let watcher = Receiver::start().await;
+    receiver.script([Reply::status(410)]);
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.*"]}))
+        .await;
+    t.create_webhook(&watcher.url, json!({"events": ["webhook.disabled"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    t.advance_and_pump(3600).await;
+
+    assert_eq!(receiver.received().len(), 1);
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(
+        (summary["state"].as_str(), summary["last_status"].as_u64()),
+        (Some("failed"), Some(410))
+    );
+    let webhook = t
+        .secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await
+        .body;
+    assert_eq!(webhook["active"], false);
+    assert_eq!(webhook["disabled_reason"], "the receiver answered 410 Gone");
+    assert_eq!(watcher.events(), ["webhook.disabled"]);
+    assert_eq!(
+        watcher.received()[0].json()["data"]["webhook_id"],
+        webhook_id
+    );
+
+    // Disabled webhooks receive nothing more.
+    t.create_referral("user_2").await;
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn redirects_are_failed_attempts_and_are_not_followed() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    receiver.script([Reply::status(302).with_header("location", elsewhere.url.clone())]);
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "retrying");
+    assert_eq!(summary["last_status"], 302);
+    assert!(
+        summary["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("redirects are not followed")
+    );
+    assert!(elsewhere.received().is_empty());
+}
+
+#[tokio::test]
+async fn refused_connections_retry_and_recover_when_the_receiver_comes_back() {
+    let t = TestApp::with_loopback_receivers().await;
+    let (webhook_id, _) = t
+        .create_webhook(
+            &refusing_url().await,
+            json!({"events": ["referral.created"]}),
+        )
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "retrying");
+    assert!(
+        summary["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("connection failed"),
+        "{summary}"
+    );
+
+    // The receiver comes back at a new address before the next attempt.
+    let receiver = Receiver::start().await;
+    let moved = t
+        .secret(
+            "PATCH",
+            &format!("/v1/webhooks/{webhook_id}"),
+            Some(json!({"url": receiver.url})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    t.advance_and_pump(60).await;
+    assert_eq!(receiver.events(), ["referral.created"]);
+    assert_eq!(receiver.received()[0].header("x-webhook-attempt"), "2");
+    assert_eq!(t.deliveries(&webhook_id).await[0]["state"], "succeeded");
+}
+
+#[tokio::test]
+async fn manual_retry_and_recover_resend_failed_deliveries_once_each() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::status(500));
+    let (webhook_id, _) = t
+        .create_webhook(
+            &receiver.url,
+            json!({"events": ["referral.created"], "retry_schedule": [1]}),
+        )
+        .await;
+    t.create_referral("user_1").await;
+    t.create_referral("user_2").await;
+    t.pump().await;
+    t.advance_and_pump(1).await;
+    let log = t.deliveries(&webhook_id).await;
+    assert!(log.iter().all(|delivery| delivery["state"] == "failed"));
+    assert_eq!(receiver.received().len(), 4);
+
+    receiver.always(Reply::status(200));
+    let single = log[0]["id"].as_str().unwrap();
+    let retried = t
+        .secret("POST", &format!("/v1/deliveries/{single}/retry"), None)
+        .await;
+    assert_eq!(retried.status, 202, "{retried:?}");
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 5);
+    assert_eq!(t.delivery(single).await["state"], "succeeded");
+    let again = t
+        .secret("POST", &format!("/v1/deliveries/{single}/retry"), None)
+        .await;
+    assert_eq!(
+        again.status, 202,
+        "a succeeded delivery can be resent on request"
+    );
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 6);
+
+    let since = at(0);
+    let recovered = t
+        .secret(
+            "POST",
+            &format!("/v1/webhooks/{webhook_id}/recover?since={since}"),
+            None,
+        )
+        .await;
+    assert_eq!(recovered.status, 202, "{recovered:?}");
+    assert_eq!(recovered.body["resent"], 1, "only the one still failed");
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 7);
+    assert!(
+        t.deliveries(&webhook_id)
+            .await
+            .iter()
+            .all(|delivery| delivery["state"] == "succeeded")
+    );
+    let resent = t.delivery(log[1]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        resent["attempts"], 3,
+        "two failed attempts and the recovered one"
+    );
+}
+
+#[tokio::test]
+async fn redelivered_events_and_jobs_never_send_twice_after_success() {
+    use refwire_core::delivery::DeliveryJob;
+    use refwire_core::ports::JobQueue;
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1);
+
+    // The stream hands the same event to fan-out again, and the queue redelivers the first job.
+    t.store.advance_fanout_cursor(0).await.unwrap();
+    let delivery_id = t.deliveries(&webhook_id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let queue = refwire_embedded::EmbeddedQueue::new(t.store.as_ref().clone(), t.clock.clone());
+    queue
+        .enqueue(
+            &DeliveryJob {
+                delivery_id,
+                attempt: 1,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(t.deliveries(&webhook_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_failing_for_five_days_is_disabled() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::status(500));
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    for day in 0..5 {
+        t.create_referral(&format!("user_{day}")).await;
+        t.pump().await;
+        let webhook = t
+            .secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+            .await
+            .body;
+        assert_eq!(webhook["active"], true, "still active on day {day}");
+        assert_eq!(webhook["failing_since"], at(0));
+        t.advance_and_pump(86_400).await;
+    }
+    let webhook = t
+        .secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await
+        .body;
+    assert_eq!(webhook["active"], false);
+    assert_eq!(
+        webhook["disabled_reason"],
+        "every delivery failed for 5 days"
+    );
+    assert!(
+        t.event_names()
+            .await
+            .contains(&"webhook.disabled".to_string())
+    );
+
+    // Re-enabling clears the failure streak.
+    let enabled = t
+        .secret(
+            "PATCH",
+            &format!("/v1/webhooks/{webhook_id}"),
+            Some(json!({"active": true})),
+        )
+        .await;
+    assert_eq!(
+        (
+            enabled.body["active"].as_bool(),
+            &enabled.body["failing_since"]
+        ),
+        (Some(true), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_success_resets_the_failure_streak() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500)]);
+    let (webhook_id, _) = t
+        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let failing = t
+        .secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await
+        .body;
+    assert_eq!(failing["failing_since"], at(0));
+    t.advance_and_pump(60).await;
+    let healthy = t
+        .secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await
+        .body;
+    assert_eq!(healthy["failing_since"], Value::Null);
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_the_grace_period() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let (webhook_id, old_secret) = t.create_webhook(&receiver.url, json!({})).await;
+    let rotated = t
+        .secret(
+            "POST",
+            &format!("/v1/webhooks/{webhook_id}/rotate-secret"),
+            Some(json!({"grace_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let new_secret = rotated.body["signing_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, old_secret);
+    assert_eq!(rotated.body["previous_secret_expires_at"], at(3600));
+
+    let test = t
+        .secret("POST", &format!("/v1/webhooks/{webhook_id}/test"), None)
+        .await;
+    assert_eq!(test.status, 202, "{test:?}");
+    t.pump().await;
+    let during = &receiver.received()[0];
+    let timestamp: i64 = during.header("webhook-timestamp").parse().unwrap();
+    let signatures = during.header("webhook-signature");
+    assert_eq!(signatures.split(' ').count(), 2);
+    for secret in [&old_secret, &new_secret] {
+        assert!(verify_standard(
+            secret,
+            during.header("webhook-id"),
+            timestamp,
+            &during.body,
+            signatures
+        ));
+    }
+    assert_eq!(
+        during.header("x-webhook-signature"),
+        legacy_hex_signature(&new_secret, &during.body)
+    );
+    assert_eq!(
+        during.json()["data"],
+        json!({"message": "This is a test webhook.", "webhook_id": webhook_id, "program_id": t.program_id})
+    );
+    assert_eq!(during.json()["event"], "test");
+
+    t.clock.advance(Duration::seconds(3601));
+    t.secret("POST", &format!("/v1/webhooks/{webhook_id}/test"), None)
+        .await;
+    t.pump().await;
+    let after = &receiver.received()[1];
+    assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
+    let timestamp: i64 = after.header("webhook-timestamp").parse().unwrap();
+    assert!(!verify_standard(
+        &old_secret,
+        after.header("webhook-id"),
+        timestamp,
+        &after.body,
+        after.header("webhook-signature")
+    ));
+}
+
+#[tokio::test]
+async fn custom_events_reach_subscribers_once_per_idempotency_key() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    t.create_webhook(&receiver.url, json!({"events": ["link.clicked"]}))
+        .await;
+    let body = json!({"event": "link.clicked", "data": {"prefix": "promo", "token": "summer-sale"}, "idempotency_key": "click-1"});
+    let first = t.secret("POST", "/v1/events", Some(body.clone())).await;
+    let second = t.secret("POST", "/v1/events", Some(body)).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    assert_eq!(first.body["id"], second.body["id"]);
+    t.pump().await;
+    assert_eq!(receiver.events(), ["link.clicked"]);
+    assert_eq!(
+        receiver.received()[0].json()["data"]["token"],
+        "summer-sale"
+    );
+
+    for (body, field) in [
+        (json!({"event": "referral.completed", "data": {}}), "event"),
+        (json!({"event": "Not An Event", "data": {}}), "event"),
+        (json!({"event": "link.clicked", "data": [1]}), "data"),
+    ] {
+        let refused = t.secret("POST", "/v1/events", Some(body)).await;
+        assert_eq!(
+            (refused.status, refused.body["error"]["field"].as_str()),
+            (400, Some(field))
+        );
+    }
+}
+
+#[tokio::test]
+async fn referral_loop_subscriptions_get_their_envelope_and_can_unsubscribe() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let subscribed = t
+        .secret(
+            "POST",
+            "/api/v1/webhooks/subscribe",
+            Some(json!({"event_type": "referral.created", "target_url": receiver.url, "waitlist_id": "wl_1"})),
+        )
+        .await;
+    assert_eq!(subscribed.status, 201, "{subscribed:?}");
+    let subscription = &subscribed.body["subscription"];
+    assert_eq!(subscription["event_type"], "referral.created");
+    assert_eq!(subscription["target_url"], receiver.url);
+    assert_eq!(subscription["is_active"], true);
+    let id = subscription["id"].as_str().unwrap();
+    let secret = subscription["signing_secret"].as_str().unwrap();
+    let webhook = t
+        .secret("GET", &format!("/v1/webhooks/{id}"), None)
+        .await
+        .body;
+    assert_eq!(webhook["retry_schedule"], json!([60, 300, 900, 3600]));
+
+    let code = t.create_referral("user_1").await;
+    t.pump().await;
+    let request = &receiver.received()[0];
+    let payload = request.json();
+    let keys: Vec<_> = payload.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["event_type", "waitlist_id", "data", "timestamp"]);
+    assert_eq!(payload["waitlist_id"], "wl_1");
+    assert_eq!(payload["data"]["referral_code"], code);
+    assert_eq!(
+        request.header("x-webhook-signature"),
+        legacy_hex_signature(secret, &request.body)
+    );
+
+    let gone = t
+        .secret(
+            "DELETE",
+            &format!("/api/v1/webhooks/unsubscribe/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (gone.status, &gone.body["subscription"]["is_active"]),
+        (200, &json!(false))
+    );
+    let again = t
+        .secret(
+            "DELETE",
+            &format!("/api/v1/webhooks/unsubscribe/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn form_and_get_formats_sign_the_exact_bytes_sent_with_field_selection() {
+    let t = TestApp::with_loopback_receivers().await;
+    let (form, get) = (Receiver::start().await, Receiver::start().await);
+    let shaping = json!({
+        "events": ["referral.created"],
+        "field_map": {"referral_code": "code"},
+        "hidden_fields": {"campaign": "spring"},
+        "headers": {"X-Api-Token": "crm-token"},
+    });
+    let mut form_fields = shaping.clone();
+    form_fields["format"] = json!("form");
+    let (_, form_secret) = t.create_webhook(&form.url, form_fields).await;
+    let mut get_fields = shaping;
+    get_fields["method"] = json!("GET");
+    let (_, get_secret) = t.create_webhook(&get.url, get_fields).await;
+    let code = t.create_referral("user_1").await;
+    t.pump().await;
+
+    let posted = &form.received()[0];
+    assert_eq!(
+        posted.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(posted.header("x-api-token"), "crm-token");
+    let body = std::str::from_utf8(&posted.body).unwrap();
+    assert!(
+        body.contains(&format!("&code={code}&campaign=spring")),
+        "{body}"
+    );
+    assert!(
+        !body.contains("referrer_id"),
+        "only mapped fields are sent: {body}"
+    );
+    assert_eq!(
+        posted.header("x-webhook-signature"),
+        legacy_hex_signature(&form_secret, &posted.body)
+    );
+
+    let fetched = &get.received()[0];
+    assert_eq!(fetched.method, "GET");
+    assert!(fetched.body.is_empty());
+    let query = fetched.uri.query().unwrap();
+    assert!(query.contains(&format!("code={code}")), "{query}");
+    assert_eq!(
+        fetched.header("x-webhook-signature"),
+        legacy_hex_signature(&get_secret, query.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn the_secret_is_shown_once_and_never_listed() {
+    let t = TestApp::new().await;
+    let created = t
+        .secret("POST", "/v1/webhooks", Some(json!({"name": "CRM", "url": "https://crm.example.com/hooks", "events": ["referral.*"]})))
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let secret = created.body["signing_secret"].as_str().unwrap();
+    assert_eq!(created.body["signingSecret"], secret);
+    let key = secret.strip_prefix("whsec_").unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(created.body["timeout_seconds"], 10);
+    assert_eq!(created.body["retry_schedule"], json!([60, 300, 1800]));
+    let id = created.body["id"].as_str().unwrap();
+    for path in ["/v1/webhooks".to_string(), format!("/v1/webhooks/{id}")] {
+        let read = t.secret("GET", &path, None).await;
+        assert_eq!(read.status, 200);
+        assert!(
+            !read.body.to_string().contains(secret),
+            "{path} shows the secret"
+        );
+    }
+    let deleted = t
+        .secret("DELETE", &format!("/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        t.secret("GET", &format!("/v1/webhooks/{id}"), None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_webhook_input_is_refused_with_a_json_error_and_changes_nothing() {
+    let t = TestApp::new().await;
+    let base = json!({"name": "hook", "url": "https://hooks.example.com/in", "events": ["referral.created"]});
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("url", json!("http://hooks.example.com/in")), "url"),
+        (with("url", json!("https://localhost/in")), "url"),
+        (with("url", json!("https://10.0.0.1/in")), "url"),
+        (
+            with("url", json!("https://user:pw@hooks.example.com/in")),
+            "url",
+        ),
+        (with("url", json!("https://db.internal/in")), "url"),
+        (with("events", json!([])), "events"),
+        (with("events", json!(["Referral Created"])), "events"),
+        (with("timeout_seconds", json!(31)), "timeout_seconds"),
+        (with("timeout_seconds", json!("ten")), "timeout_seconds"),
+        (with("retry_schedule", json!([])), "retry_schedule"),
+        (
+            with("headers", json!({"A": "1", "B": "2", "C": "3", "D": "4"})),
+            "headers",
+        ),
+        (
+            with("headers", json!({"X-Webhook-Signature": "forged"})),
+            "headers",
+        ),
+        (with("method", json!("PUT")), "method"),
+        (with("surprise", json!(true)), ""),
+        (
+            json!({"url": "https://hooks.example.com/in", "events": ["*"]}),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = t.secret("POST", "/v1/webhooks", Some(body.clone())).await;
+        assert_eq!(response.status, 400, "{body} -> {response:?}");
+        assert_eq!(
+            response.body["error"]["code"], "validation_failed",
+            "{body}"
+        );
+        if !field.is_empty() {
+            assert_eq!(
+                response.body["error"]["field"], field,
+                "{body} -> {response:?}"
+            );
+        }
+    }
+    assert_eq!(
+        t.secret("GET", "/v1/webhooks", None).await.body["webhooks"],
+        json!([])
+    );
+
+    let (id, _) = t
+        .create_webhook("https://hooks.example.com/in", json!({}))
+        .await;
+    let before = t
+        .secret("GET", &format!("/v1/webhooks/{id}"), None)
+        .await
+        .body;
+    let patch = t
+        .secret(
+            "PATCH",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"url": "https://127.0.0.1/"})),
+        )
+        .await;
+    assert_eq!(
+        (patch.status, patch.body["error"]["field"].as_str()),
+        (400, Some("url"))
+    );
+    assert_eq!(
+        t.secret("GET", &format!("/v1/webhooks/{id}"), None)
+            .await
+            .body,
+        before
+    );
+
+    let publishable = t
+        .call("GET", "/v1/webhooks", Some(&t.publishable_key), None)
+        .await;
+    assert_eq!(publishable.status, 403);
+    assert_eq!(t.call("GET", "/v1/webhooks", None, None).await.status, 401);
+    let bad_state = t
+        .secret(
+            "GET",
+            &format!("/v1/webhooks/{id}/deliveries?state=lost"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (bad_state.status, bad_state.body["error"]["field"].as_str()),
+        (400, Some("state"))
+    );
+    let bad_since = t
+        .secret(
+            "POST",
+            &format!("/v1/webhooks/{id}/recover?since=yesterday"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (bad_since.status, bad_since.body["error"]["field"].as_str()),
+        (400, Some("since"))
+    );
+    assert_eq!(
+        t.secret("GET", "/v1/deliveries/dlv_missing", None)
+            .await
+            .status,
+        404
+    );
+}
