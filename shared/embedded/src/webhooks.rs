@@ -28,19 +28,8 @@ impl WebhookStore for EmbeddedStore {
     }
 
     async fn get_webhook(&self, webhook_id: &str) -> Result<Option<Webhook>, StoreError> {
-        let webhook_id = webhook_id.to_string();
-        self.run(move |conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM webhooks WHERE id = ?1",
-                    [webhook_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.doc_by_id("SELECT doc FROM webhooks WHERE id = ?1", webhook_id)
+            .await
     }
 
     async fn list_webhooks(&self, program_id: &str) -> Result<Vec<Webhook>, StoreError> {
