@@ -267,6 +267,24 @@ impl TestApp {
     }
 }
 
+/// `REFWIRE_TEST_AWS_ENDPOINT`: the moto server scripts/test.sh starts on 127.0.0.1.
+pub const AWS_ENDPOINT_ENV: &str = "REFWIRE_TEST_AWS_ENDPOINT";
+
+/// SDK configuration for the moto server: its endpoint, a fixed region, dummy credentials.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var(AWS_ENDPOINT_ENV).unwrap_or_else(|_| {
+        panic!("{AWS_ENDPOINT_ENV} is not set: run the tests with scripts/test.sh, which starts moto server")
+    });
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "moto", "moto", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
 /// Builds an API Gateway HTTP API event from the recorded fixture.
 pub fn apigw_event(
     method: &str,

@@ -34,6 +34,19 @@ fn embedded() -> Subject {
     }
 }
 
+/// A fresh table on the moto server.
+async fn dynamodb() -> Subject {
+    let client = aws_sdk_dynamodb::Client::new(&refwire_tests::moto_config().await);
+    let table = RandomIds.new_id("conformance");
+    refwire_aws::dynamo::table::create(&client, &table)
+        .await
+        .unwrap();
+    Subject {
+        store: Arc::new(refwire_aws::DynamoStore::new(client, table)),
+        _guard: Box::new(()),
+    }
+}
+
 async fn program(store: &dyn Store) -> Program {
     let program = Program {
         id: RandomIds.new_id("prg"),
@@ -632,6 +645,68 @@ pub async fn published_events_are_idempotent_per_key(store: Arc<dyn Store>) {
     assert_eq!(names, [json!(1), json!(4)]);
 }
 
+pub async fn racing_updates_of_one_version_succeed_once(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let stored = insert(store.as_ref(), &program, "racer", "CODERACE01").await;
+    let mut racers = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (store, program) = (store.clone(), program.clone());
+        let next = with_referee(stored.clone(), &format!("referee_{n}"));
+        racers.spawn(async move {
+            let completed = event(
+                &program,
+                "referral.completed",
+                json!({"n": n}),
+                start_time(),
+            );
+            store.update_referral(&next, &[completed]).await
+        });
+    }
+    let results: Vec<_> = racers.join_all().await;
+    let won = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|result| matches!(result, Ok(()) | Err(StoreError::VersionConflict)))
+    );
+    let events = store.list_events(&program.id, None, 100).await.unwrap();
+    let completed = events
+        .iter()
+        .filter(|e| e.event == "referral.completed")
+        .count();
+    assert_eq!(completed, 1, "only the winner's event was written");
+}
+
+pub async fn the_pending_cap_holds_under_concurrent_inserts(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let mut inserts = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let (store, program) = (store.clone(), program.clone());
+        inserts.spawn(async move {
+            let (mut referral, created) =
+                referral(&program, "capped", &format!("CODECAP{n:03}"), start_time());
+            // With a referee, none of them is the referrer's one open referral.
+            referral.referred_user_id = Some(format!("referee_{n}"));
+            store
+                .insert_referral(&referral, &created, Some(3), start_time())
+                .await
+        });
+    }
+    let results: Vec<_> = inserts.join_all().await;
+    let inserted = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(inserted, 3, "{results:?}");
+    assert!(results.iter().all(|result| matches!(
+        result,
+        Ok(()) | Err(StoreError::LimitReached) | Err(StoreError::VersionConflict)
+    )));
+    let counts = store
+        .count_referrals(&program.id, start_time())
+        .await
+        .unwrap();
+    assert_eq!(counts.pending, 3);
+}
+
 macro_rules! conformance_suite {
     ($adapter:ident, $factory:expr) => {
         mod $adapter {
@@ -647,6 +722,8 @@ macro_rules! conformance_suite {
                 webhooks_are_versioned_and_scoped_to_their_program,
                 deliveries_insert_once_update_by_version_and_list_newest_first,
                 published_events_are_idempotent_per_key,
+                racing_updates_of_one_version_succeed_once,
+                the_pending_cap_holds_under_concurrent_inserts,
             );
         }
     };
@@ -662,3 +739,4 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(embedded_store, embedded());
+conformance_suite!(dynamodb_store, dynamodb().await);

@@ -5,11 +5,20 @@ request: {event, id, verified}; answers 401 when verification fails."""
 import json
 import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 webhook = Webhook(os.environ["WEBHOOK_SECRET"])
+# Requests are handled on threads; one line at a time keeps the output parseable.
+print_lock = threading.Lock()
+
+
+def report(line):
+    with print_lock:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -21,7 +30,7 @@ class Handler(BaseHTTPRequestHandler):
             verified = True
         except WebhookVerificationError:
             payload, verified = {}, False
-        print(json.dumps({"event": headers.get("x-webhook-event"), "id": payload.get("id"), "verified": verified}), flush=True)
+        report({"event": headers.get("x-webhook-event"), "id": payload.get("id"), "verified": verified})
         self.send_response(200 if verified else 401)
         self.send_header("content-type", "application/json")
         self.end_headers()
@@ -32,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
-print(json.dumps({"listening": server.server_address[1]}), flush=True)
+report({"listening": server.server_address[1]})
 try:
     server.serve_forever()
 except KeyboardInterrupt:

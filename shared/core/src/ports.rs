@@ -49,6 +49,32 @@ pub struct ReferralPage {
     pub next_cursor: Option<String>,
 }
 
+impl ReferralPage {
+    /// A page from referrals read with one to spare beyond `limit` (the spare says more exist).
+    pub fn from_rows(rows: Vec<Referral>, limit: u32) -> Self {
+        let (referrals, next_cursor) = cut_page(rows, limit, |last| last.referral_id.clone());
+        ReferralPage {
+            referrals,
+            next_cursor,
+        }
+    }
+}
+
+/// Cuts rows read with one to spare down to `limit`; when there were more, the cursor is the last
+/// kept row's.
+fn cut_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let cursor = rows.last().map(cursor_of);
+    (rows, cursor)
+}
+
 /// Counts over a program's referrals, with lapsed pending referrals counted as expired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReferralCounts {
@@ -179,6 +205,17 @@ pub trait WebhookStore: Send + Sync {
 pub struct DeliveryPage {
     pub deliveries: Vec<Delivery>,
     pub next_cursor: Option<String>,
+}
+
+impl DeliveryPage {
+    /// A page from (cursor key, delivery) rows read with one to spare beyond `limit`.
+    pub fn from_rows(rows: Vec<(String, Delivery)>, limit: u32) -> Self {
+        let (rows, next_cursor) = cut_page(rows, limit, |(key, _)| key.clone());
+        DeliveryPage {
+            deliveries: rows.into_iter().map(|(_, delivery)| delivery).collect(),
+            next_cursor,
+        }
+    }
 }
 
 #[async_trait]

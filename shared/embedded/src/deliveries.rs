@@ -90,22 +90,14 @@ impl DeliveryStore for EmbeddedStore {
                     Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
                 })
                 .map_err(unavailable)?;
-            let mut page: Vec<(i64, Delivery)> = rows
+            let page: Vec<(i64, Delivery)> = rows
                 .map(|row| {
                     let (seq, doc) = row.map_err(unavailable)?;
                     Ok((seq, from_json(&doc)?))
                 })
                 .collect::<Result<_, StoreError>>()?;
-            let next_cursor = if page.len() > limit as usize {
-                page.truncate(limit as usize);
-                page.last().map(|(seq, _)| seq.to_string())
-            } else {
-                None
-            };
-            Ok(DeliveryPage {
-                deliveries: page.into_iter().map(|(_, delivery)| delivery).collect(),
-                next_cursor,
-            })
+            let rows = page.into_iter().map(|(seq, delivery)| (seq.to_string(), delivery)).collect();
+            Ok(DeliveryPage::from_rows(rows, limit))
         })
         .await
     }

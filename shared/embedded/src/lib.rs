@@ -252,19 +252,8 @@ impl ProgramStore for EmbeddedStore {
     }
 
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let key_id = key_id.to_string();
-        self.run(move |conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM api_keys WHERE key_id = ?1",
-                    [key_id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.doc_by_id("SELECT doc FROM api_keys WHERE key_id = ?1", key_id)
+            .await
     }
 
     async fn delete_api_key(&self, program_id: &str, key_id: &str) -> Result<bool, StoreError> {

@@ -207,7 +207,7 @@ impl ReferralStore for EmbeddedStore {
                  ORDER BY referral_id DESC LIMIT ?6"
             );
             let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
-            let mut referrals = docs_to_referrals(
+            let referrals = docs_to_referrals(
                 &mut statement,
                 params![
                     millis(&now),
@@ -218,16 +218,7 @@ impl ReferralStore for EmbeddedStore {
                     limit + 1,
                 ],
             )?;
-            let next_cursor = if referrals.len() > limit as usize {
-                referrals.truncate(limit as usize);
-                referrals.last().map(|last| last.referral_id.clone())
-            } else {
-                None
-            };
-            Ok(ReferralPage {
-                referrals,
-                next_cursor,
-            })
+            Ok(ReferralPage::from_rows(referrals, limit))
         })
         .await
     }

@@ -1,0 +1,117 @@
+//! `DeliveryStore`: one item per delivery with its attempt log, listed per webhook through gsi1 by
+//! creation time. The list cursor is the last item's gsi1 sort key.
+
+use super::webhooks::webhook_pk;
+use super::{DynamoStore, Index, Record, SortRange, Step, millis_key};
+use refwire_core::StoreError;
+use refwire_core::delivery::{Delivery, DeliveryState};
+use refwire_core::ports::{DeliveryPage, DeliveryStore};
+use refwire_core::time::Timestamp;
+
+fn delivery_pk(delivery_id: &str) -> String {
+    format!("DELIVERY#{delivery_id}")
+}
+
+fn log_partition(webhook_id: &str) -> String {
+    format!("{}#DELIVERIES", webhook_pk(webhook_id))
+}
+
+fn log_key(delivery: &Delivery) -> String {
+    format!(
+        "{}#{}",
+        millis_key(delivery.created_at.timestamp_millis()),
+        delivery.id
+    )
+}
+
+impl DynamoStore {
+    fn delivery_record(&self, delivery: &Delivery) -> Result<Record, StoreError> {
+        let mut record =
+            Record::new(delivery_pk(&delivery.id), "DELIVERY", "DELIVERY").with_doc(delivery)?;
+        record.version = Some(delivery.version);
+        record.program_id = Some(delivery.program_id.clone());
+        record.gsi1pk = Some(log_partition(&delivery.webhook_id));
+        record.gsi1sk = Some(log_key(delivery));
+        record.ttl = Some(self.ttl_from(delivery.created_at.timestamp_millis()));
+        Ok(record)
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
+        let put = self.put_new(&self.delivery_record(delivery)?)?;
+        match self
+            .transact(vec![Step::new(put, StoreError::VersionConflict)])
+            .await
+        {
+            Ok(()) => Ok(delivery.clone()),
+            Err(StoreError::VersionConflict) => self
+                .get_delivery(&delivery.id)
+                .await?
+                .ok_or(StoreError::VersionConflict),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        self.get_doc(&delivery_pk(delivery_id), "DELIVERY").await
+    }
+
+    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let put = self.put_versioned(&self.delivery_record(delivery)?)?;
+        self.transact(vec![Step::new(put, StoreError::VersionConflict)])
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        state: Option<DeliveryState>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<DeliveryPage, StoreError> {
+        let range = cursor.map_or(SortRange::All, SortRange::Before);
+        let mut page: Vec<(String, Delivery)> = Vec::new();
+        self.query_index(
+            Index::Owner,
+            &log_partition(webhook_id),
+            range,
+            false,
+            |record| {
+                let delivery: Delivery = record.doc()?;
+                if state.is_none_or(|state| delivery.state == state) {
+                    page.push((record.gsi1sk.unwrap_or_default(), delivery));
+                }
+                Ok(page.len() <= limit as usize)
+            },
+        )
+        .await?;
+        Ok(DeliveryPage::from_rows(page, limit))
+    }
+
+    async fn failed_deliveries_since(
+        &self,
+        webhook_id: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let from = millis_key(since.timestamp_millis());
+        let mut failed = Vec::new();
+        self.query_index(
+            Index::Owner,
+            &log_partition(webhook_id),
+            SortRange::AtOrAfter(&from),
+            true,
+            |record| {
+                let delivery: Delivery = record.doc()?;
+                if delivery.state == DeliveryState::Failed {
+                    failed.push(delivery);
+                }
+                Ok(failed.len() < limit as usize)
+            },
+        )
+        .await?;
+        Ok(failed)
+    }
+}
