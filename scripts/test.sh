@@ -22,7 +22,8 @@ export REFWIRE_TEST_NODE
 
 moto_port=${REFWIRE_MOTO_PORT:-5055}
 mkdir -p target # a fresh clone has none yet
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >target/moto.log 2>&1 &
+# One request at a time, so DynamoDB transactions are isolated as on AWS (see infra/moto_server.py).
+"$venv/bin/python" infra/moto_server.py 127.0.0.1 "$moto_port" >target/moto.log 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 export REFWIRE_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"

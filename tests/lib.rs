@@ -15,8 +15,8 @@ use refwire_core::ports::Store;
 use refwire_core::program::OperatorKey;
 use refwire_core::service::{Config, Deps, Refwire};
 use refwire_core::url_rules::TargetPolicy;
-use refwire_delivery::HttpSender;
 use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
+use refwire_sender::HttpSender;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -44,6 +44,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The fan-out and delivery workers over the same store, sending over real HTTP.
     pub workers: Workers,
+    /// The dispatcher the workers (and the Lambda handlers) drive.
+    pub dispatcher: Arc<Dispatcher>,
     pub program_id: String,
     pub secret_key: String,
     pub publishable_key: String,
@@ -80,8 +82,12 @@ impl TestApp {
             ..Config::default()
         };
         let sender = HttpSender::new(config.target_policy).unwrap();
-        let dispatcher = Dispatcher::new(deps.clone(), Arc::new(sender), config.clone());
-        let workers = Workers::new(store.as_ref().clone(), queue, Arc::new(dispatcher));
+        let dispatcher = Arc::new(Dispatcher::new(
+            deps.clone(),
+            Arc::new(sender),
+            config.clone(),
+        ));
+        let workers = Workers::new(store.as_ref().clone(), queue, dispatcher.clone());
         let app = Arc::new(Refwire::new(deps, config));
         let created = app.create_program("Test program", None).await.unwrap();
         TestApp {
@@ -93,6 +99,7 @@ impl TestApp {
             store,
             clock,
             workers,
+            dispatcher,
             _dir: dir,
         }
     }
@@ -120,20 +127,7 @@ impl TestApp {
     }
 
     pub async fn invoke(&self, event: Value) -> ApiResponse {
-        let request: LambdaRequest =
-            serde_json::from_value(event).expect("a valid API Gateway event");
-        let adapter = Adapter::from(self.router.clone());
-        let response = adapter
-            .oneshot(LambdaEvent::new(request, Context::default()))
-            .await
-            .expect("the adapter never fails");
-        let response = serde_json::to_value(response).unwrap();
-        let body = response["body"].as_str().unwrap_or_default();
-        ApiResponse {
-            status: response["statusCode"].as_u64().unwrap() as u16,
-            headers: response["headers"].clone(),
-            body: serde_json::from_str(body).unwrap_or(Value::Null),
-        }
+        invoke_router(&self.router, event).await
     }
 
     pub async fn secret(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
@@ -283,6 +277,24 @@ pub async fn moto_config() -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// Runs `event` through `lambda_http` as the Lambda runtime would: an API Gateway v2 event
+/// deserialised into the runtime's request type, the adapter over `router`, the serialised response.
+pub async fn invoke_router(router: &Router, event: Value) -> ApiResponse {
+    let request: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway event");
+    let adapter = Adapter::from(router.clone());
+    let response = adapter
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("the adapter never fails");
+    let response = serde_json::to_value(response).unwrap();
+    let body = response["body"].as_str().unwrap_or_default();
+    ApiResponse {
+        status: response["statusCode"].as_u64().unwrap() as u16,
+        headers: response["headers"].clone(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
 }
 
 /// Builds an API Gateway HTTP API event from the recorded fixture.

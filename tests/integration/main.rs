@@ -1,8 +1,10 @@
 //! Refwire's integration tests: one binary, one module per area.
 
 mod api;
+mod aws_pipeline;
 mod bad_input;
 mod conformance;
+mod handlers;
 mod local_process;
 mod local_webhooks;
 mod openapi;

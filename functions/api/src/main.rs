@@ -1,10 +1,9 @@
-//! The API Lambda: reads its configuration once at cold start, then serves the Router under lambda_http.
+//! The API Lambda: configuration and clients once per cold start, then the Router under lambda_http,
+//! on DynamoDB (with SQS and EventBridge Scheduler for webhook jobs).
 
-use refwire_core::clock::SystemClock;
-use refwire_core::ids::RandomIds;
-use refwire_core::program::OperatorKey;
-use refwire_core::service::{Config, Deps, Refwire};
-use refwire_embedded::{EmbeddedQueue, EmbeddedStore};
+use refwire_aws::config::{AwsSettings, sdk_config};
+use refwire_aws::wiring;
+use refwire_core::service::Refwire;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -14,24 +13,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    // Until the DynamoDB adapter lands the function keeps its data in a SQLite file (REFWIRE_DATA_FILE).
-    let data_file = std::env::var("REFWIRE_DATA_FILE").unwrap_or_else(|_| "/tmp/refwire.db".into());
-    let store = EmbeddedStore::open(data_file.as_ref())?;
-    let operator_key = std::env::var("REFWIRE_OPERATOR_KEY")
-        .ok()
-        .filter(|key| !key.is_empty())
-        .map(|key| OperatorKey::from_plaintext(&key));
-    let clock = Arc::new(SystemClock);
-    let deps = Deps {
-        queue: Arc::new(EmbeddedQueue::new(store.clone(), clock.clone())),
-        store: Arc::new(store),
-        clock,
-        ids: Arc::new(RandomIds),
-    };
-    let config = Config {
-        operator_key,
-        ..Config::default()
-    };
-    let app = Refwire::new(deps, config);
+    let settings = AwsSettings::from_env()?;
+    let sdk = sdk_config().await;
+    let app = Refwire::new(wiring::deps(&sdk, &settings), wiring::config_from_env());
     lambda_http::run(refwire_api::router(Arc::new(app))).await
 }

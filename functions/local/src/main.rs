@@ -11,8 +11,8 @@ use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::service::{Config, Deps, Refwire};
 use refwire_core::url_rules::TargetPolicy;
-use refwire_delivery::HttpSender;
 use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
+use refwire_sender::HttpSender;
 use std::sync::Arc;
 use std::time::Duration;
 

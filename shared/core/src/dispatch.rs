@@ -53,6 +53,7 @@ impl Dispatcher {
                 && (event.target_webhook.is_some() || webhook.subscribes_to(&event.event))
         });
         let mut count = 0;
+        let mut first_attempts = Vec::new();
         for webhook in subscribed {
             let fresh = Delivery::new(
                 &event.id,
@@ -64,10 +65,11 @@ impl Dispatcher {
             let stored = store.insert_delivery(&fresh).await?;
             // A delivery that has made no attempt yet may have lost its first job to a crash.
             if stored.attempts.is_empty() && !stored.state.is_final() {
-                self.deps.queue.enqueue(&stored.job(), 0).await?;
+                first_attempts.push(stored.job());
             }
             count += 1;
         }
+        self.deps.queue.enqueue_now(&first_attempts).await?;
         Ok(count)
     }
 

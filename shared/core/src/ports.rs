@@ -248,6 +248,14 @@ pub trait JobQueue: Send + Sync {
     /// Makes `job` due after `delay_seconds`. Enqueueing a job id again replaces or duplicates it;
     /// the delivery worker drops stale duplicates.
     async fn enqueue(&self, job: &DeliveryJob, delay_seconds: u32) -> Result<(), StoreError>;
+
+    /// Makes every job due now; adapters with a batch call (SQS `SendMessageBatch`) override this.
+    async fn enqueue_now(&self, jobs: &[DeliveryJob]) -> Result<(), StoreError> {
+        for job in jobs {
+            self.enqueue(job, 0).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Sends one HTTP request under a timeout. Never fails: every problem is part of the result.

@@ -90,3 +90,15 @@ impl EventStore for DynamoStore {
         }
     }
 }
+
+/// The outbox event in a stream record's new image, or `None` for any other item's change (the
+/// stream carries every write; the fan-out function's filter should already pass only events).
+pub fn outbox_event_from_image(
+    image: serde_dynamo::Item,
+) -> Result<Option<OutboxEvent>, StoreError> {
+    let record: Record = serde_dynamo::from_item(image).map_err(super::unavailable)?;
+    if record.kind != EVENT_KIND {
+        return Ok(None);
+    }
+    record.doc().map(Some)
+}

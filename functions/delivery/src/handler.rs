@@ -1,0 +1,54 @@
+//! The delivery handler: each SQS message is one job (one attempt of one delivery). Messages of a
+//! batch are sent concurrently, up to a bound; the ones that could not be processed are reported
+//! back (ReportBatchItemFailures) so SQS redelivers only them, and after five receives the queue's
+//! redrive policy moves them to the dead-letter queue. A job the dispatcher drops or abandons is done.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use refwire_core::delivery::DeliveryJob;
+use refwire_core::dispatch::Dispatcher;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Attempts in flight at once within one batch.
+pub const MAX_CONCURRENT_SENDS: usize = 10;
+
+pub async fn handle(dispatcher: Arc<Dispatcher>, batch: SqsEvent) -> SqsBatchResponse {
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS));
+    let mut sends = JoinSet::new();
+    for message in batch.records {
+        let (dispatcher, slots) = (Arc::clone(&dispatcher), Arc::clone(&slots));
+        sends.spawn(async move {
+            let message_id = message.message_id.unwrap_or_default();
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return Err(message_id);
+            };
+            let job: DeliveryJob = match serde_json::from_str(message.body.as_deref().unwrap_or_default()) {
+                Ok(job) => job,
+                Err(err) => {
+                    tracing::warn!(%message_id, %err, "not a delivery job; leaving it to the dead-letter queue");
+                    return Err(message_id);
+                }
+            };
+            match dispatcher.deliver(&job).await {
+                Ok(outcome) => {
+                    tracing::info!(job = %job.id(), ?outcome, "job done");
+                    Ok(())
+                }
+                Err(err) => {
+                    tracing::warn!(job = %job.id(), %err, "job failed; SQS will redeliver it");
+                    Err(message_id)
+                }
+            }
+        });
+    }
+    let mut response = SqsBatchResponse::default();
+    while let Some(joined) = sends.join_next().await {
+        if let Ok(Err(message_id)) = joined {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

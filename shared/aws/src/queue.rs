@@ -1,0 +1,161 @@
+//! The job queue on AWS: SQS `DelaySeconds` covers delays up to 15 minutes; a longer delay becomes a
+//! one-time EventBridge Scheduler schedule that sends the same message to the same queue at the due
+//! time and then deletes itself.
+
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use refwire_core::StoreError;
+use refwire_core::clock::Clock;
+use refwire_core::delivery::DeliveryJob;
+use refwire_core::ports::JobQueue;
+use std::sync::Arc;
+
+/// The longest delay SQS itself can hold a message for.
+pub const MAX_SQS_DELAY_SECONDS: u32 = 900;
+/// Entries per `SendMessageBatch` call (the SQS maximum).
+const BATCH_SIZE: usize = 10;
+
+/// Where jobs go, from the function's environment (template.yaml sets these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTarget {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub schedule_group: String,
+    /// The role EventBridge Scheduler assumes to send to the queue.
+    pub scheduler_role_arn: String,
+}
+
+pub struct SqsJobQueue {
+    sqs: aws_sdk_sqs::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    target: QueueTarget,
+    clock: Arc<dyn Clock>,
+}
+
+/// A schedule's name: unique per attempt of a delivery, so scheduling it twice is one schedule.
+pub fn schedule_name(job: &DeliveryJob) -> String {
+    job.id()
+}
+
+/// The message body of a job (the delivery function parses it back).
+pub fn job_body(job: &DeliveryJob) -> Result<String, StoreError> {
+    serde_json::to_string(job).map_err(|err| StoreError::Unavailable(err.to_string()))
+}
+
+fn failed(what: &str, err: impl std::error::Error) -> StoreError {
+    let detail = format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(&err));
+    tracing::warn!(error = %detail, "job queue call failed");
+    StoreError::Unavailable(detail)
+}
+
+impl SqsJobQueue {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        scheduler: aws_sdk_scheduler::Client,
+        target: QueueTarget,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        SqsJobQueue {
+            sqs,
+            scheduler,
+            target,
+            clock,
+        }
+    }
+
+    async fn schedule(&self, job: &DeliveryJob, delay_seconds: u32) -> Result<(), StoreError> {
+        let due = self.clock.now() + chrono::Duration::seconds(i64::from(delay_seconds));
+        let target = Target::builder()
+            .arn(&self.target.queue_arn)
+            .role_arn(&self.target.scheduler_role_arn)
+            .input(job_body(job)?)
+            .build()
+            .map_err(|err| failed("schedule target", err))?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(|err| failed("schedule window", err))?;
+        let result = self
+            .scheduler
+            .create_schedule()
+            .name(schedule_name(job))
+            .group_name(&self.target.schedule_group)
+            .schedule_expression(format!("at({})", due.format("%Y-%m-%dT%H:%M:%S")))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .target(target)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The same attempt was already scheduled (a redelivered job): nothing to add.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_conflict_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(failed("CreateSchedule", err)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn enqueue(&self, job: &DeliveryJob, delay_seconds: u32) -> Result<(), StoreError> {
+        if delay_seconds > MAX_SQS_DELAY_SECONDS {
+            return self.schedule(job, delay_seconds).await;
+        }
+        self.sqs
+            .send_message()
+            .queue_url(&self.target.queue_url)
+            .message_body(job_body(job)?)
+            .delay_seconds(delay_seconds as i32)
+            .send()
+            .await
+            .map_err(|err| failed("SendMessage", err))?;
+        Ok(())
+    }
+
+    /// `SendMessageBatch` in chunks of ten; entries SQS refused are sent once more one by one.
+    async fn enqueue_now(&self, jobs: &[DeliveryJob]) -> Result<(), StoreError> {
+        for chunk in jobs.chunks(BATCH_SIZE) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, job)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .message_body(job_body(job)?)
+                        .build()
+                        .map_err(|err| failed("batch entry", err))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.target.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|err| failed("SendMessageBatch", err))?;
+            for refused in output.failed() {
+                let job = refused
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|index| chunk.get(index));
+                let job = job.ok_or_else(|| {
+                    StoreError::Unavailable(format!("unknown batch entry {}", refused.id()))
+                })?;
+                tracing::warn!(job = %job.id(), code = refused.code(), "SQS refused a batch entry; sending it alone");
+                self.enqueue(job, 0).await?;
+            }
+        }
+        Ok(())
+    }
+}

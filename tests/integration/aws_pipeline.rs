@@ -1,0 +1,424 @@
+//! The serverless pipeline on moto server: the API handler with API Gateway v2 events -> DynamoDB ->
+//! records read from the table's stream, handed to the fan-out handler as a DynamoDB stream event ->
+//! SQS -> messages handed to the delivery handler as an SQS event -> a local HTTP receiver. Retries
+//! go back through SQS with a delay, and a long one through an EventBridge Scheduler schedule.
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use refwire_aws::config::AwsSettings;
+use refwire_aws::queue::QueueTarget;
+use refwire_core::dispatch::Dispatcher;
+use refwire_core::service::{Config, Refwire};
+use refwire_core::url_rules::TargetPolicy;
+use refwire_sender::HttpSender;
+use refwire_tests::receiver::{Receiver, Reply};
+use refwire_tests::{ApiResponse, apigw_event, invoke_router, moto_config};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const REGION: &str = "us-east-1";
+
+/// Everything template.yaml would create, on moto, with the API and the two handlers wired to it.
+struct Stack {
+    router: axum::Router,
+    dispatcher: Arc<Dispatcher>,
+    sqs: aws_sdk_sqs::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    settings: AwsSettings,
+    stream_arn: String,
+    /// Where the next stream read starts, per shard.
+    shard_iterators: Vec<String>,
+    secret_key: String,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        let sdk = moto_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+        let suffix = refwire_core::ids::Ids::new_id(&refwire_core::ids::RandomIds, "t");
+        let table = format!("refwire-{suffix}");
+        refwire_aws::dynamo::table::create(&dynamodb, &table)
+            .await
+            .unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("deliveries-{suffix}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attributes.attributes.unwrap()
+            [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let schedule_group = format!("refwire-{suffix}");
+        scheduler
+            .create_schedule_group()
+            .name(&schedule_group)
+            .send()
+            .await
+            .unwrap();
+        let settings = AwsSettings {
+            table: table.clone(),
+            queue: QueueTarget {
+                queue_url,
+                queue_arn,
+                schedule_group,
+                scheduler_role_arn: "arn:aws:iam::123456789012:role/refwire-scheduler".into(),
+            },
+        };
+        let deps = refwire_aws::wiring::deps(&sdk, &settings);
+        // The receiver listens on 127.0.0.1; production runs with TargetPolicy::Strict.
+        let config = Config {
+            target_policy: TargetPolicy::AllowLoopbackHttp,
+            ..Config::default()
+        };
+        let sender = HttpSender::new(config.target_policy).unwrap();
+        let dispatcher = Arc::new(Dispatcher::new(
+            deps.clone(),
+            Arc::new(sender),
+            config.clone(),
+        ));
+        let app = Arc::new(Refwire::new(deps, config));
+        let created = app.create_program("AWS pipeline", None).await.unwrap();
+
+        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let stream_arn = dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .latest_stream_arn
+            .unwrap();
+        let mut stack = Stack {
+            router: refwire_api::router(app),
+            dispatcher,
+            sqs,
+            scheduler,
+            streams,
+            settings,
+            stream_arn,
+            shard_iterators: Vec::new(),
+            secret_key: created.secret_key,
+        };
+        stack.shard_iterators = stack.open_shards().await;
+        stack
+    }
+
+    async fn open_shards(&self) -> Vec<String> {
+        let description = self
+            .streams
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .unwrap();
+        let mut iterators = Vec::new();
+        for shard in description
+            .stream_description
+            .unwrap()
+            .shards
+            .unwrap_or_default()
+        {
+            let iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard.shard_id.unwrap())
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap();
+            iterators.push(iterator.shard_iterator.unwrap());
+        }
+        iterators
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
+        let body = body.map(|body| body.to_string());
+        invoke_router(
+            &self.router,
+            apigw_event(method, path, Some(&self.secret_key), body.as_deref()),
+        )
+        .await
+    }
+
+    /// New stream records, in the JSON shape Lambda hands the fan-out function.
+    async fn stream_event(&mut self) -> Value {
+        let mut records = Vec::new();
+        for iterator in &mut self.shard_iterators {
+            let output = self
+                .streams
+                .get_records()
+                .shard_iterator(iterator.as_str())
+                .send()
+                .await
+                .unwrap();
+            for record in output.records.unwrap_or_default() {
+                let change = record.dynamodb.unwrap();
+                let image = |item: Option<std::collections::HashMap<_, _>>| {
+                    serde_json::to_value(serde_dynamo::Item::from(item.unwrap_or_default()))
+                        .unwrap()
+                };
+                records.push(json!({
+                    "eventID": record.event_id,
+                    "eventName": record.event_name.unwrap().as_str(),
+                    "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": REGION,
+                    "eventSourceARN": self.stream_arn,
+                    "dynamodb": {
+                        "ApproximateCreationDateTime": change.approximate_creation_date_time.map_or(0, |at| at.secs()),
+                        "Keys": image(change.keys),
+                        "NewImage": image(change.new_image),
+                        "SequenceNumber": change.sequence_number,
+                        "SizeBytes": change.size_bytes,
+                        "StreamViewType": "NEW_IMAGE",
+                    },
+                }));
+            }
+            if let Some(next) = output.next_shard_iterator {
+                *iterator = next;
+            }
+        }
+        json!({ "Records": records })
+    }
+
+    /// Runs the fan-out handler on everything new in the stream.
+    async fn fan_out(&mut self) {
+        let event: StreamEvent = serde_json::from_value(self.stream_event().await).unwrap();
+        let response = refwire_fanout::handle(&self.dispatcher, event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+
+    /// Receives what the queue has, waiting up to `wait_seconds` for something, as the SQS event
+    /// Lambda would deliver. Short polls: moto serves one request at a time, so a long poll would
+    /// hold up the other tests.
+    async fn receive(&self, wait_seconds: u64) -> (Value, Vec<(String, String)>) {
+        let started = Instant::now();
+        let output = loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.settings.queue.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if output
+                .messages
+                .as_ref()
+                .is_some_and(|messages| !messages.is_empty())
+                || started.elapsed() >= Duration::from_secs(wait_seconds)
+            {
+                break output;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let messages = output.messages.unwrap_or_default();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|message| {
+                json!({
+                    "messageId": message.message_id,
+                    "receiptHandle": message.receipt_handle,
+                    "body": message.body,
+                    "md5OfBody": message.md5_of_body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "moto", "ApproximateFirstReceiveTimestamp": "0"},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.settings.queue.queue_arn,
+                    "awsRegion": REGION,
+                })
+            })
+            .collect();
+        let handles = messages
+            .into_iter()
+            .map(|message| (message.message_id.unwrap(), message.receipt_handle.unwrap()))
+            .collect();
+        (json!({ "Records": records }), handles)
+    }
+
+    /// Hands the queue's messages to the delivery handler and deletes the ones it finished, as the
+    /// event source mapping does; returns how many it handled.
+    async fn deliver(&self, wait_seconds: u64) -> usize {
+        let (event, handles) = self.receive(wait_seconds).await;
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        let response = refwire_delivery::handle(Arc::clone(&self.dispatcher), event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        for (_, receipt_handle) in &handles {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.settings.queue.queue_url)
+                .receipt_handle(receipt_handle)
+                .send()
+                .await
+                .unwrap();
+        }
+        handles.len()
+    }
+}
+
+#[tokio::test]
+async fn the_serverless_pipeline_delivers_and_retries_through_sqs_and_scheduler() {
+    let mut stack = Stack::new().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(503)]);
+    let created = stack
+        .api(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"name": "crm", "url": receiver.url, "events": ["referral.created"], "retry_schedule": [2, 3600]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let webhook_id = created.body["id"].as_str().unwrap().to_string();
+    let secret = created.body["signing_secret"].as_str().unwrap().to_string();
+
+    let referral = stack
+        .api(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "user_123"})),
+        )
+        .await;
+    assert_eq!(referral.status, 201, "{referral:?}");
+    stack.fan_out().await;
+
+    // Attempt 1 fails; attempt 2 waits in SQS with DelaySeconds=2.
+    assert_eq!(stack.deliver(1).await, 1);
+    assert_eq!(receiver.received().len(), 1);
+    let sent_retry = Instant::now();
+    let deliveries = stack
+        .api(
+            "GET",
+            &format!("/v1/webhooks/{webhook_id}/deliveries"),
+            None,
+        )
+        .await;
+    let delivery = &deliveries.body["deliveries"][0];
+    assert_eq!(
+        (delivery["state"].as_str(), delivery["last_status"].as_u64()),
+        (Some("retrying"), Some(500))
+    );
+    let delivery_id = delivery["id"].as_str().unwrap().to_string();
+    let mut handled = 0;
+    while handled == 0 {
+        handled = stack.deliver(1).await;
+        assert!(
+            sent_retry.elapsed() < Duration::from_secs(20),
+            "the delayed retry never arrived"
+        );
+    }
+    assert!(
+        sent_retry.elapsed() >= Duration::from_secs(1),
+        "the SQS delay was not applied"
+    );
+    assert_eq!(receiver.received().len(), 2);
+
+    // Attempt 3 is an hour away: beyond SQS's 15 minutes, so it is a one-time schedule.
+    let schedule_name = format!("{delivery_id}-3");
+    let schedule = stack
+        .scheduler
+        .get_schedule()
+        .group_name(&stack.settings.queue.schedule_group)
+        .name(&schedule_name)
+        .send()
+        .await
+        .expect("attempt 3 is scheduled");
+    let expression = schedule.schedule_expression.clone().unwrap();
+    let due = chrono::NaiveDateTime::parse_from_str(&expression, "at(%Y-%m-%dT%H:%M:%S)")
+        .expect(&expression)
+        .and_utc();
+    let from_now = due - chrono::Utc::now();
+    assert!(
+        (3500..=3600).contains(&from_now.num_seconds()),
+        "{expression}"
+    );
+    assert_eq!(
+        schedule.schedule_expression_timezone.as_deref(),
+        Some("UTC")
+    );
+    assert_eq!(
+        schedule
+            .action_after_completion
+            .as_ref()
+            .map(|action| action.as_str()),
+        Some("DELETE")
+    );
+    assert_eq!(
+        schedule
+            .flexible_time_window
+            .as_ref()
+            .map(|window| window.mode.as_str()),
+        Some("OFF")
+    );
+    let target = schedule.target.clone().unwrap();
+    assert_eq!(target.arn, stack.settings.queue.queue_arn);
+    assert_eq!(target.role_arn, stack.settings.queue.scheduler_role_arn);
+    let input = target.input.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"delivery_id": delivery_id, "attempt": 3})
+    );
+    assert_eq!(
+        stack.deliver(0).await,
+        0,
+        "nothing else is queued meanwhile"
+    );
+
+    // The schedule fires: Scheduler sends its input to the queue.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.settings.queue.queue_url)
+        .message_body(input)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack.deliver(1).await, 1);
+    let received = receiver.received();
+    let attempts: Vec<_> = received
+        .iter()
+        .map(|request| request.header("x-webhook-attempt").to_string())
+        .collect();
+    assert_eq!(attempts, ["1", "2", "3"]);
+    for request in &received {
+        assert_eq!(request.header("x-webhook-event"), "referral.created");
+        assert_eq!(
+            request.header("x-webhook-signature"),
+            refwire_core::signing::legacy_hex_signature(&secret, &request.body)
+        );
+    }
+    let delivery = stack
+        .api("GET", &format!("/v1/deliveries/{delivery_id}"), None)
+        .await;
+    assert_eq!(delivery.body["state"], "succeeded");
+    assert_eq!(delivery.body["attempt_log"].as_array().unwrap().len(), 3);
+
+    // A redelivered stream record or queue message sends nothing more.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.settings.queue.queue_url)
+        .message_body(json!({"delivery_id": delivery_id, "attempt": 3}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack.deliver(1).await, 1);
+    assert_eq!(receiver.received().len(), 3);
+}
