@@ -40,6 +40,9 @@ echo "moto server on $REFWIRE_TEST_AWS_ENDPOINT"
 echo "== cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
+echo "== the template's table, queues and schedule group on moto (infra/moto_stack.py)"
+"$venv/bin/python" infra/moto_stack.py check --port "$((moto_port + 1))"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -47,6 +50,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
-# The integration tests start the real refwire-local binary, so build it first.
+# The integration tests start the real refwire-local binary, and run the Lambda binaries as built
+# for deployment (release) under a Lambda Runtime API, so build those first.
 cargo build --workspace --bins --quiet
+cargo build --release --quiet -p refwire-api -p refwire-fanout -p refwire-delivery
+export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --workspace

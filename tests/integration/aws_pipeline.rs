@@ -5,6 +5,12 @@
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use refwire_aws::config::AwsSettings;
 use refwire_aws::queue::QueueTarget;
 use refwire_core::dispatch::Dispatcher;
@@ -33,8 +39,48 @@ struct Stack {
     secret_key: String,
 }
 
+/// Records the name of every AWS operation a client starts.
+#[derive(Debug, Clone, Default)]
+struct CallLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    // After serialisation the operation's metadata is in the bag; it runs once per call, retries
+    // included.
+    fn read_after_serialization(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(operation) = cfg.load::<Metadata>() {
+            self.0.lock().unwrap().push(operation.name().to_string());
+        }
+        Ok(())
+    }
+}
+
+impl CallLog {
+    /// The operations since the last call, counted by name.
+    fn take(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for operation in self.0.lock().unwrap().drain(..) {
+            *counts.entry(operation).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
 impl Stack {
     async fn new() -> Stack {
+        Stack::counting(CallLog::default()).await
+    }
+
+    /// A stack whose API and handlers log every AWS call they make into `calls`.
+    async fn counting(calls: CallLog) -> Stack {
         let sdk = moto_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -78,7 +124,24 @@ impl Stack {
                 scheduler_role_arn: "arn:aws:iam::123456789012:role/refwire-scheduler".into(),
             },
         };
-        let deps = refwire_aws::wiring::deps(&sdk, &settings);
+        let deps = refwire_aws::wiring::deps_with_clients(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            aws_sdk_scheduler::Client::from_conf(
+                aws_sdk_scheduler::config::Builder::from(&sdk)
+                    .interceptor(calls)
+                    .build(),
+            ),
+            &settings,
+        );
         // The receiver listens on 127.0.0.1; production runs with TargetPolicy::Strict.
         let config = Config {
             target_policy: TargetPolicy::AllowLoopbackHttp,
@@ -421,4 +484,179 @@ async fn the_serverless_pipeline_delivers_and_retries_through_sqs_and_scheduler(
         .unwrap();
     assert_eq!(stack.deliver(1).await, 1);
     assert_eq!(receiver.received().len(), 3);
+}
+
+#[test]
+fn the_tests_create_the_table_template_yaml_declares() {
+    let template = include_str!("../../template.yaml");
+    for (index, partition, sort) in refwire_aws::dynamo::table::KEYS {
+        if let Some(index) = index {
+            assert!(template.contains(&format!("IndexName: {index}")), "{index}");
+        }
+        for (attribute, key_type) in [(partition, "HASH"), (sort, "RANGE")] {
+            assert!(
+                template.contains(&format!(
+                    "{{ AttributeName: {attribute}, AttributeType: S }}"
+                )),
+                "{attribute}"
+            );
+            assert!(
+                template.contains(&format!(
+                    "{{ AttributeName: {attribute}, KeyType: {key_type} }}"
+                )),
+                "{attribute}"
+            );
+        }
+    }
+    assert!(template.contains("StreamViewType: NEW_IMAGE"));
+    assert!(template.contains("AttributeName: ttl"));
+}
+
+/// The AWS operations behind the main routes and one delivery, measured on moto. README's table
+/// ("Cost per call") is this table; the test keeps them in step.
+const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
+    (
+        "POST /v1/webhooks",
+        &[("GetItem", 1), ("TransactWriteItems", 1)],
+    ),
+    (
+        "POST /v1/api/referral/create",
+        &[("GetItem", 4), ("TransactWriteItems", 1)],
+    ),
+    (
+        "POST /v1/api/referral/milestone (signed_up)",
+        &[("GetItem", 5), ("TransactWriteItems", 1)],
+    ),
+    (
+        "POST /v1/api/referral/milestone (completes)",
+        &[("GetItem", 6), ("TransactWriteItems", 1)],
+    ),
+    (
+        "POST /v1/api/referral/claim-reward",
+        &[("GetItem", 4), ("TransactWriteItems", 1)],
+    ),
+    ("GET /v1/api/referral/{code}", &[("GetItem", 3)]),
+    (
+        "fan-out of one event to 1 webhook",
+        &[
+            ("Query", 1),
+            ("SendMessageBatch", 1),
+            ("TransactWriteItems", 1),
+        ],
+    ),
+    (
+        "delivery attempt that succeeds",
+        &[("GetItem", 4), ("TransactWriteItems", 1)],
+    ),
+];
+
+#[tokio::test]
+async fn operations_per_call_are_as_documented() {
+    let calls = CallLog::default();
+    let mut stack = Stack::counting(calls.clone()).await;
+    let receiver = Receiver::start().await;
+    let mut measured: Vec<(&str, std::collections::BTreeMap<String, usize>)> = Vec::new();
+    calls.take();
+
+    let hook = json!({"name": "crm", "url": receiver.url, "events": ["referral.completed"]});
+    assert_eq!(
+        stack.api("POST", "/v1/webhooks", Some(hook)).await.status,
+        201
+    );
+    measured.push(("POST /v1/webhooks", calls.take()));
+    let created = stack
+        .api(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "user_123"})),
+        )
+        .await;
+    measured.push(("POST /v1/api/referral/create", calls.take()));
+    let code = created.body["referral_code"].as_str().unwrap().to_string();
+    let signed_up =
+        json!({"referral_code": code, "milestone": "signed_up", "referred_user_id": "user_456"});
+    assert_eq!(
+        stack
+            .api("POST", "/v1/api/referral/milestone", Some(signed_up))
+            .await
+            .status,
+        200
+    );
+    measured.push(("POST /v1/api/referral/milestone (signed_up)", calls.take()));
+    let completed = json!({"referral_code": code, "milestone": "completed"});
+    assert_eq!(
+        stack
+            .api("POST", "/v1/api/referral/milestone", Some(completed))
+            .await
+            .status,
+        200
+    );
+    measured.push(("POST /v1/api/referral/milestone (completes)", calls.take()));
+    let claim = json!({"referral_code": code});
+    assert_eq!(
+        stack
+            .api("POST", "/v1/api/referral/claim-reward", Some(claim))
+            .await
+            .status,
+        200
+    );
+    measured.push(("POST /v1/api/referral/claim-reward", calls.take()));
+    assert_eq!(
+        stack
+            .api("GET", &format!("/v1/api/referral/{code}"), None)
+            .await
+            .status,
+        200
+    );
+    measured.push(("GET /v1/api/referral/{code}", calls.take()));
+
+    // Of the stream's records, fan-out gets the referral.completed event (the webhook's one).
+    let mut completed_only: StreamEvent =
+        serde_json::from_value(stack.stream_event().await).unwrap();
+    completed_only.records.retain(|record| {
+        let event = refwire_aws::dynamo::outbox_event_from_image(record.change.new_image.clone());
+        // Deletions (the open-referral pointer) have no new image: not an event either.
+        matches!(event, Ok(Some(event)) if event.event == "referral.completed")
+    });
+    assert_eq!(completed_only.records.len(), 1);
+    refwire_fanout::handle(&stack.dispatcher, completed_only).await;
+    measured.push(("fan-out of one event to 1 webhook", calls.take()));
+    let (batch, _) = stack.receive(5).await;
+    let response = refwire_delivery::handle(
+        Arc::clone(&stack.dispatcher),
+        serde_json::from_value(batch).unwrap(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(receiver.received().len(), 1);
+    measured.push((
+        "delivery attempt that succeeds",
+        calls
+            .take()
+            .into_iter()
+            .filter(|(name, _)| name != "ReceiveMessage")
+            .collect(),
+    ));
+
+    println!("| call | AWS operations |\n|---|---|");
+    for (call, operations) in &measured {
+        let listed: Vec<String> = operations
+            .iter()
+            .map(|(name, count)| format!("{name} x{count}"))
+            .collect();
+        println!("| {call} | {} |", listed.join(", "));
+    }
+    let documented: Vec<(&str, std::collections::BTreeMap<String, usize>)> = OPERATIONS_PER_CALL
+        .iter()
+        .map(|(call, operations)| {
+            (
+                *call,
+                operations
+                    .iter()
+                    .map(|(name, count)| (name.to_string(), *count))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(measured, documented);
 }

@@ -9,18 +9,25 @@ use refwire_core::service::{Config, Deps};
 use std::sync::Arc;
 
 pub fn deps(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Deps {
-    let clock = Arc::new(SystemClock);
-    let queue = SqsJobQueue::new(
+    deps_with_clients(
+        aws_sdk_dynamodb::Client::new(sdk),
         aws_sdk_sqs::Client::new(sdk),
         aws_sdk_scheduler::Client::new(sdk),
-        settings.queue.clone(),
-        clock.clone(),
-    );
+        settings,
+    )
+}
+
+/// As [`deps`], with clients configured by the caller (the tests count their calls).
+pub fn deps_with_clients(
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    settings: &AwsSettings,
+) -> Deps {
+    let clock = Arc::new(SystemClock);
+    let queue = SqsJobQueue::new(sqs, scheduler, settings.queue.clone(), clock.clone());
     Deps {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            settings.table.clone(),
-        )),
+        store: Arc::new(DynamoStore::new(dynamodb, settings.table.clone())),
         queue: Arc::new(queue),
         clock,
         ids: Arc::new(RandomIds),
