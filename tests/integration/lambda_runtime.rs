@@ -141,8 +141,8 @@ fn binary(name: &str) -> PathBuf {
     binary
 }
 
-/// A moto stack for the functions' configuration: table, queue, schedule group.
-async fn function_environment() -> Vec<(String, String)> {
+/// A moto stack for the functions' configuration (table, queue, schedule group); the table's name.
+async fn function_environment() -> (Vec<(String, String)>, String) {
     let sdk = moto_config().await;
     let suffix = refwire_core::ids::Ids::new_id(&refwire_core::ids::RandomIds, "fn");
     let table = format!("refwire-{suffix}");
@@ -159,7 +159,7 @@ async fn function_environment() -> Vec<(String, String)> {
         .queue_url
         .unwrap();
     let endpoint = std::env::var(refwire_tests::AWS_ENDPOINT_ENV).unwrap();
-    [
+    let environment = [
         ("AWS_ENDPOINT_URL", endpoint),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "moto".into()),
@@ -172,7 +172,7 @@ async fn function_environment() -> Vec<(String, String)> {
             "AWS_LAMBDA_LOG_STREAM_NAME",
             "2026/11/25/[$LATEST]test".into(),
         ),
-        ("REFWIRE_TABLE", table),
+        ("REFWIRE_TABLE", table.clone()),
         ("REFWIRE_QUEUE_URL", queue_url),
         (
             "REFWIRE_QUEUE_ARN",
@@ -190,14 +190,23 @@ async fn function_environment() -> Vec<(String, String)> {
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    .collect();
+    (environment, table)
 }
 
 /// Starts `name` under a fresh Runtime API, gives it `event`, and returns what it answered.
 async fn invoke_process(name: &str, event: Value) -> Outcome {
+    invoke_process_with(name, event, function_environment().await.0).await
+}
+
+async fn invoke_process_with(
+    name: &str,
+    event: Value,
+    environment: Vec<(String, String)>,
+) -> Outcome {
     let api = RuntimeApi::start(event).await;
     let mut process = Command::new(binary(name))
-        .envs(function_environment().await)
+        .envs(environment)
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -257,4 +266,67 @@ async fn the_delivery_binary_answers_an_sqs_event() {
         answer,
         json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
     );
+}
+
+#[tokio::test]
+async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
+    use refwire_core::ports::{EventStore, ProgramStore, ReferralStore};
+    let (environment, table) = function_environment().await;
+    let store =
+        refwire_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto_config().await), table);
+    let program = refwire_core::program::Program {
+        id: "prg_sweep".into(),
+        name: "sweep".into(),
+        settings: refwire_core::settings::ReferralSettings::default(),
+        created_at: chrono::Utc::now(),
+    };
+    store.create_program(&program, &[]).await.unwrap();
+    // Opened 31 days ago with the default 30-day expiry: lapsed a day ago.
+    let opened = chrono::Utc::now() - chrono::Duration::days(31);
+    let request = refwire_core::referral::NewReferral {
+        user_id: "user_123".into(),
+        ..Default::default()
+    };
+    let (referral, created) = refwire_core::referral::Referral::open(
+        request,
+        &program.settings,
+        "ref_sweep".into(),
+        program.id.clone(),
+        "SWEEPCODE1".into(),
+        opened,
+    );
+    let created = refwire_core::events::OutboxEvent {
+        id: "evt_00000000000000000000000000".into(),
+        program_id: program.id.clone(),
+        event: created.event.to_string(),
+        timestamp: opened,
+        data: created.data,
+        target_webhook: None,
+    };
+    store
+        .insert_referral(&referral, &created, None, opened)
+        .await
+        .unwrap();
+
+    let tick: Value =
+        serde_json::from_str(include_str!("../../infra/events/schedule-tick.json")).unwrap();
+    let answer = response(invoke_process_with("refwire-sweep", tick, environment).await);
+    assert_eq!(answer, json!({"expired": 1}));
+    let swept = store
+        .find_referral(&program.id, "SWEEPCODE1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        swept.status,
+        refwire_core::referral::ReferralStatus::Expired
+    );
+    let events: Vec<String> = store
+        .list_events(&program.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event)
+        .collect();
+    assert_eq!(events, ["referral.created", "referral.expired"]);
 }
