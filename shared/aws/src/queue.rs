@@ -44,6 +44,23 @@ pub fn job_body(job: &DeliveryJob) -> Result<String, StoreError> {
     serde_json::to_string(job).map_err(|err| StoreError::Unavailable(err.to_string()))
 }
 
+/// The jobs of `chunk` whose batch entries (ids = their index in the chunk) SQS refused.
+fn refused_jobs<'a>(
+    chunk: &'a [DeliveryJob],
+    entry_ids: impl Iterator<Item = &'a str>,
+) -> Result<Vec<&'a DeliveryJob>, StoreError> {
+    entry_ids
+        .map(|id| {
+            id.parse::<usize>()
+                .ok()
+                .and_then(|index| chunk.get(index))
+                .ok_or_else(|| {
+                    StoreError::Unavailable(format!("SQS reported an unknown batch entry {id}"))
+                })
+        })
+        .collect()
+}
+
 fn failed(what: &str, err: impl std::error::Error) -> StoreError {
     let detail = format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(&err));
     tracing::warn!(error = %detail, "job queue call failed");
@@ -143,19 +160,43 @@ impl JobQueue for SqsJobQueue {
                 .send()
                 .await
                 .map_err(|err| failed("SendMessageBatch", err))?;
-            for refused in output.failed() {
-                let job = refused
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|index| chunk.get(index));
-                let job = job.ok_or_else(|| {
-                    StoreError::Unavailable(format!("unknown batch entry {}", refused.id()))
-                })?;
-                tracing::warn!(job = %job.id(), code = refused.code(), "SQS refused a batch entry; sending it alone");
+            let ids = output.failed().iter().map(|entry| entry.id());
+            for job in refused_jobs(chunk, ids)? {
+                tracing::warn!(job = %job.id(), "SQS refused a batch entry; sending it alone");
                 self.enqueue(job, 0).await?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(attempt: u32) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: "dlv_1".into(),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn refused_batch_entries_map_back_to_their_jobs() {
+        let chunk = [job(1), job(2), job(3)];
+        let refused = refused_jobs(&chunk, ["2", "0"].into_iter()).unwrap();
+        assert_eq!(refused, [&chunk[2], &chunk[0]]);
+        assert!(refused_jobs(&chunk, std::iter::empty()).unwrap().is_empty());
+        assert!(refused_jobs(&chunk, ["3"].into_iter()).is_err());
+        assert!(refused_jobs(&chunk, ["x"].into_iter()).is_err());
+    }
+
+    #[test]
+    fn a_job_has_one_schedule_name_per_attempt_and_a_json_body() {
+        assert_eq!(schedule_name(&job(3)), "dlv_1-3");
+        assert_eq!(
+            job_body(&job(3)).unwrap(),
+            r#"{"delivery_id":"dlv_1","attempt":3}"#
+        );
     }
 }
