@@ -279,6 +279,51 @@ pub async fn moto_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// A fresh copy of what template.yaml creates for the functions, on moto: the table, the deliveries
+/// queue and a schedule group, named uniquely so tests can run side by side.
+pub async fn moto_stack(sdk: &aws_config::SdkConfig) -> refwire_aws::config::AwsSettings {
+    use refwire_core::ids::Ids;
+    let suffix = refwire_core::ids::RandomIds.new_id("t");
+    let table = format!("refwire-{suffix}");
+    refwire_aws::dynamo::table::create(&aws_sdk_dynamodb::Client::new(sdk), &table)
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("deliveries-{suffix}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(arn.clone())
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes.unwrap()[&arn].clone();
+    let schedule_group = format!("refwire-{suffix}");
+    aws_sdk_scheduler::Client::new(sdk)
+        .create_schedule_group()
+        .name(&schedule_group)
+        .send()
+        .await
+        .unwrap();
+    refwire_aws::config::AwsSettings {
+        table,
+        queue: refwire_aws::queue::QueueTarget {
+            queue_url,
+            queue_arn,
+            schedule_group,
+            scheduler_role_arn: "arn:aws:iam::123456789012:role/refwire-scheduler".into(),
+        },
+    }
+}
+
 /// Runs `event` through `lambda_http` as the Lambda runtime would: an API Gateway v2 event
 /// deserialised into the runtime's request type, the adapter over `router`, the serialised response.
 pub async fn invoke_router(router: &Router, event: Value) -> ApiResponse {

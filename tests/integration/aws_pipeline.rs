@@ -12,13 +12,12 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use refwire_aws::config::AwsSettings;
-use refwire_aws::queue::QueueTarget;
 use refwire_core::dispatch::Dispatcher;
 use refwire_core::service::{Config, Refwire};
 use refwire_core::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use refwire_tests::receiver::{Receiver, Reply};
-use refwire_tests::{ApiResponse, apigw_event, invoke_router, moto_config};
+use refwire_tests::{ApiResponse, apigw_event, invoke_router, moto_config, moto_stack};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,45 +84,8 @@ impl Stack {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
-        let suffix = refwire_core::ids::Ids::new_id(&refwire_core::ids::RandomIds, "t");
-        let table = format!("refwire-{suffix}");
-        refwire_aws::dynamo::table::create(&dynamodb, &table)
-            .await
-            .unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("deliveries-{suffix}"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attributes.attributes.unwrap()
-            [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        let schedule_group = format!("refwire-{suffix}");
-        scheduler
-            .create_schedule_group()
-            .name(&schedule_group)
-            .send()
-            .await
-            .unwrap();
-        let settings = AwsSettings {
-            table: table.clone(),
-            queue: QueueTarget {
-                queue_url,
-                queue_arn,
-                schedule_group,
-                scheduler_role_arn: "arn:aws:iam::123456789012:role/refwire-scheduler".into(),
-            },
-        };
+        let settings = moto_stack(&sdk).await;
+        let table = settings.table.clone();
         let deps = refwire_aws::wiring::deps_with_clients(
             aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)

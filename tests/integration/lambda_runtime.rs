@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post};
-use refwire_tests::{apigw_event, moto_config};
+use refwire_tests::{apigw_event, moto_config, moto_stack};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -143,21 +143,7 @@ fn binary(name: &str) -> PathBuf {
 
 /// A moto stack for the functions' configuration (table, queue, schedule group); the table's name.
 async fn function_environment() -> (Vec<(String, String)>, String) {
-    let sdk = moto_config().await;
-    let suffix = refwire_core::ids::Ids::new_id(&refwire_core::ids::RandomIds, "fn");
-    let table = format!("refwire-{suffix}");
-    refwire_aws::dynamo::table::create(&aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .await
-        .unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("deliveries-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let settings = moto_stack(&moto_config().await).await;
     let endpoint = std::env::var(refwire_tests::AWS_ENDPOINT_ENV).unwrap();
     let environment = [
         ("AWS_ENDPOINT_URL", endpoint),
@@ -172,16 +158,13 @@ async fn function_environment() -> (Vec<(String, String)>, String) {
             "AWS_LAMBDA_LOG_STREAM_NAME",
             "2026/11/25/[$LATEST]test".into(),
         ),
-        ("REFWIRE_TABLE", table.clone()),
-        ("REFWIRE_QUEUE_URL", queue_url),
-        (
-            "REFWIRE_QUEUE_ARN",
-            format!("arn:aws:sqs:us-east-1:123456789012:deliveries-{suffix}"),
-        ),
-        ("REFWIRE_SCHEDULE_GROUP", "default".into()),
+        ("REFWIRE_TABLE", settings.table.clone()),
+        ("REFWIRE_QUEUE_URL", settings.queue.queue_url),
+        ("REFWIRE_QUEUE_ARN", settings.queue.queue_arn),
+        ("REFWIRE_SCHEDULE_GROUP", settings.queue.schedule_group),
         (
             "REFWIRE_SCHEDULER_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/refwire-scheduler".into(),
+            settings.queue.scheduler_role_arn,
         ),
         (
             "REFWIRE_OPERATOR_KEY",
@@ -191,7 +174,7 @@ async fn function_environment() -> (Vec<(String, String)>, String) {
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
     .collect();
-    (environment, table)
+    (environment, settings.table)
 }
 
 /// Starts `name` under a fresh Runtime API, gives it `event`, and returns what it answered.

@@ -1,11 +1,15 @@
-//! What every Lambda main builds once per cold start: the adapters on DynamoDB, SQS and Scheduler.
+//! What every Lambda main builds once per cold start: logs, settings, and the adapters on DynamoDB,
+//! SQS and Scheduler.
 
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, sdk_config};
 use crate::{DynamoStore, SqsJobQueue};
 use refwire_core::clock::SystemClock;
+use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::program::OperatorKey;
 use refwire_core::service::{Config, Deps};
+use refwire_core::url_rules::TargetPolicy;
+use refwire_sender::HttpSender;
 use std::sync::Arc;
 
 pub fn deps(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Deps {
@@ -44,4 +48,24 @@ pub fn config_from_env() -> Config {
         operator_key,
         ..Config::default()
     }
+}
+
+/// The cold start of every function: JSON logs (level from `RUST_LOG`), settings from the
+/// environment (every missing variable named), SDK clients, and the production config.
+pub async fn cold_start() -> Result<(Deps, Config), String> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let settings = AwsSettings::from_env()?;
+    let sdk = sdk_config().await;
+    Ok((deps(&sdk, &settings), config_from_env()))
+}
+
+/// The dispatcher of the fan-out and delivery functions: one HTTP client per process, so its
+/// connection pool is reused across invocations.
+pub fn dispatcher(deps: Deps, config: Config) -> Result<Dispatcher, String> {
+    let sender = HttpSender::new(TargetPolicy::Strict).map_err(|err| err.to_string())?;
+    Ok(Dispatcher::new(deps, Arc::new(sender), config))
 }
