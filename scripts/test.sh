@@ -53,6 +53,6 @@ echo "== cargo test"
 # The integration tests start the real refwire-local binary, and run the Lambda binaries as built
 # for deployment (release) under a Lambda Runtime API, so build those first.
 cargo build --workspace --bins --quiet
-cargo build --release --quiet -p refwire-api -p refwire-fanout -p refwire-delivery -p refwire-sweep
+cargo build --release --quiet -p refwire-api-lambda -p refwire-fanout -p refwire-delivery -p refwire-sweep
 export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --workspace

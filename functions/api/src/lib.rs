@@ -1,4 +1,4 @@
-//! The whole Refwire HTTP API as one axum Router. The Lambda (`main.rs`, under `lambda_http`) and
+//! The whole Refwire HTTP API as one axum Router. The Lambda (`lambda/src/main.rs`, under `lambda_http`) and
 //! `refwire-local` serve this same Router; neither adds routes of its own.
 
 mod error;
