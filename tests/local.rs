@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// `target/<profile>/refwire-local`, next to this test binary's `deps/` folder.
-fn local_binary() -> PathBuf {
+pub fn local_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let binary = profile_dir.join("refwire-local");

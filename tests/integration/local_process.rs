@@ -60,3 +60,20 @@ async fn first_start_prints_keys_and_data_survives_kill_and_restart() {
     assert_eq!(referral["referred_user_id"], "user_456");
     second.kill();
 }
+
+#[test]
+fn a_bad_setting_stops_the_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(refwire_tests::local::local_binary())
+        .args(["--port", "0", "--data-file"])
+        .arg(dir.path().join("refwire.db"))
+        .env("REFWIRE_DISABLE_AFTER_DAYS", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("REFWIRE_DISABLE_AFTER_DAYS must be a whole number of days from 1 to 90"),
+        "{stderr}"
+    );
+}

@@ -9,7 +9,7 @@ mod options;
 use refwire_core::clock::SystemClock;
 use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
-use refwire_core::service::{Config, Deps, Refwire};
+use refwire_core::service::{Config, DISABLE_AFTER_ENV, Deps, Refwire};
 use refwire_core::url_rules::TargetPolicy;
 use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
 use refwire_sender::HttpSender;
@@ -63,10 +63,12 @@ async fn run(options: options::Options) -> Result<(), String> {
         clock,
         ids: Arc::new(RandomIds),
     };
+    let disable_after =
+        Config::disable_after_from(std::env::var(DISABLE_AFTER_ENV).ok().as_deref())?;
     let config = Config {
         operator_key: Some(operator_key.verifier),
         target_policy,
-        ..Config::default()
+        disable_after,
     };
     let sender = HttpSender::new(target_policy)
         .map_err(|err| format!("cannot build the HTTP client: {err}"))?;

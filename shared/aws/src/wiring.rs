@@ -7,7 +7,7 @@ use refwire_core::clock::SystemClock;
 use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::program::OperatorKey;
-use refwire_core::service::{Config, Deps};
+use refwire_core::service::{Config, DISABLE_AFTER_ENV, Deps};
 use refwire_core::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use std::sync::Arc;
@@ -38,16 +38,20 @@ pub fn deps_with_clients(
     }
 }
 
-/// Production rules (strict URL policy) with the operator key from `REFWIRE_OPERATOR_KEY`, if set.
-pub fn config_from_env() -> Config {
+/// Production rules (strict URL policy) with the operator key from `REFWIRE_OPERATOR_KEY`, if set,
+/// and the webhook disable window from `REFWIRE_DISABLE_AFTER_DAYS`.
+pub fn config_from_env() -> Result<Config, String> {
     let operator_key = std::env::var("REFWIRE_OPERATOR_KEY")
         .ok()
         .filter(|key| !key.is_empty())
         .map(|key| OperatorKey::from_plaintext(&key));
-    Config {
+    let disable_after =
+        Config::disable_after_from(std::env::var(DISABLE_AFTER_ENV).ok().as_deref())?;
+    Ok(Config {
         operator_key,
+        disable_after,
         ..Config::default()
-    }
+    })
 }
 
 /// The cold start of every function: JSON logs (level from `RUST_LOG`), settings from the
@@ -60,7 +64,7 @@ pub async fn cold_start() -> Result<(Deps, Config), String> {
         .init();
     let settings = AwsSettings::from_env()?;
     let sdk = sdk_config().await;
-    Ok((deps(&sdk, &settings), config_from_env()))
+    Ok((deps(&sdk, &settings), config_from_env()?))
 }
 
 /// The dispatcher of the fan-out and delivery functions: one HTTP client per process, so its
