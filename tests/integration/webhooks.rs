@@ -883,3 +883,32 @@ async fn bad_webhook_input_is_refused_with_a_json_error_and_changes_nothing() {
         404
     );
 }
+
+#[tokio::test]
+async fn events_and_finished_delivery_logs_are_purged_after_the_retention_period() {
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
+    t.create_referral("user_old").await;
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1);
+    t.clock.advance(Duration::days(31));
+    t.create_referral("user_new").await;
+    t.pump().await;
+
+    let cutoff = refwire_core::clock::Clock::now(t.clock.as_ref()) - Duration::days(30);
+    assert_eq!(
+        t.store.purge_before(cutoff).await.unwrap(),
+        2,
+        "one event, one delivery"
+    );
+    let events: Vec<_> = t
+        .events()
+        .await
+        .into_iter()
+        .map(|event| event.data["referrer_id"].clone())
+        .collect();
+    assert_eq!(events, [json!("user_new")]);
+    let log = t.deliveries(&webhook_id).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["created_at"], at(31 * 86_400));
+}

@@ -16,9 +16,12 @@ use refwire_sender::HttpSender;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often lapsed referrals are expired (emitting `referral.expired`), and how many per pass.
+/// How often lapsed referrals are expired (emitting `referral.expired`) and old events and delivery
+/// logs purged, and how many referrals per pass.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const SWEEP_BATCH: u32 = 500;
+/// How long outbox events and delivery logs are kept (DESIGN §5; on AWS the table's TTL).
+const RETENTION_DAYS: i64 = 30;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -105,7 +108,7 @@ async fn run(options: options::Options) -> Result<(), String> {
         println!("  operator key:    {operator}");
     }
 
-    tokio::spawn(sweep_expired(Arc::clone(&app)));
+    tokio::spawn(sweep(Arc::clone(&app), store.clone()));
     tokio::spawn(workers.clone().run_fan_out());
     tokio::spawn(workers.run_delivery());
     axum::serve(listener, refwire_api::router(app))
@@ -116,7 +119,7 @@ async fn run(options: options::Options) -> Result<(), String> {
         .map_err(|err| err.to_string())
 }
 
-async fn sweep_expired(app: Arc<Refwire>) {
+async fn sweep(app: Arc<Refwire>, store: EmbeddedStore) {
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         ticks.tick().await;
@@ -124,6 +127,12 @@ async fn sweep_expired(app: Arc<Refwire>) {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "expired lapsed referrals"),
             Err(err) => tracing::warn!(%err, "expiry sweep failed"),
+        }
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS);
+        match store.purge_before(cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged events and delivery logs past retention"),
+            Err(err) => tracing::warn!(%err, "retention purge failed"),
         }
     }
 }

@@ -17,6 +17,7 @@ use refwire_core::events::OutboxEvent;
 use refwire_core::ports::{EventStore, ProgramStore};
 use refwire_core::program::{ApiKeyRecord, Program};
 use refwire_core::settings::ReferralSettings;
+use refwire_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,36 @@ impl EmbeddedStore {
                 Ok((seq, from_json(&doc)?))
             })
             .collect()
+        })
+        .await
+    }
+
+    /// Deletes what DESIGN §5 keeps for a limited time (DynamoDB does it with TTL): outbox events
+    /// written before `cutoff` that fan-out has passed (their idempotency keys go with them), and
+    /// finished deliveries with their attempt logs created before it. Returns how many rows went.
+    pub async fn purge_before(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
+        let (cutoff_text, cutoff_ms) = (
+            refwire_core::time::format(&cutoff),
+            cutoff.timestamp_millis(),
+        );
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let events = tx
+                .execute(
+                    "DELETE FROM outbox
+                     WHERE seq <= COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fanout_seq'), 0)
+                       AND json_extract(doc, '$.timestamp') < ?1",
+                    [cutoff_text],
+                )
+                .map_err(unavailable)?;
+            let deliveries = tx
+                .execute(
+                    "DELETE FROM deliveries WHERE created_at < ?1 AND state IN ('succeeded', 'failed')",
+                    [cutoff_ms],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(events + deliveries)
         })
         .await
     }
