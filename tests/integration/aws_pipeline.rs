@@ -508,7 +508,7 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
     ),
     (
         "delivery attempt that succeeds",
-        &[("GetItem", 4), ("TransactWriteItems", 1)],
+        &[("GetItem", 3), ("TransactWriteItems", 1)],
     ),
 ];
 

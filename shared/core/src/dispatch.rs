@@ -110,7 +110,7 @@ impl Dispatcher {
             Err(StoreError::VersionConflict) => return Ok(JobOutcome::Dropped),
             Err(err) => return Err(err.into()),
         }
-        self.track_health(&webhook.id, verdict, now).await?;
+        self.track_health(webhook, verdict, now).await?;
         Ok(JobOutcome::Sent(verdict))
     }
 
@@ -132,13 +132,20 @@ impl Dispatcher {
     /// longer than `disable_after` disables it. Disabling emits `webhook.disabled`.
     async fn track_health(
         &self,
-        webhook_id: &str,
+        loaded: Webhook,
         verdict: Verdict,
         now: Timestamp,
     ) -> Result<(), Error> {
+        let webhook_id = loaded.id.clone();
+        // The first try uses the webhook `deliver` loaded; after a conflict it is read again.
+        let mut fresh = Some(loaded);
         for _ in 0..8 {
-            let Some(mut webhook) = self.deps.store.get_webhook(webhook_id).await? else {
-                return Ok(());
+            let mut webhook = match fresh.take() {
+                Some(webhook) => webhook,
+                None => match self.deps.store.get_webhook(&webhook_id).await? {
+                    Some(webhook) => webhook,
+                    None => return Ok(()),
+                },
             };
             let disable_reason = match verdict {
                 Verdict::Delivered if webhook.failing_since.is_none() => return Ok(()),
@@ -148,10 +155,16 @@ impl Dispatcher {
                 }
                 Verdict::Gone => Some("the receiver answered 410 Gone".to_string()),
                 Verdict::RetryIn { .. } | Verdict::GaveUp => {
+                    let streak_starts = webhook.failing_since.is_none();
                     let since = *webhook.failing_since.get_or_insert(now);
                     let days = self.config.disable_after.num_hours() as f64 / 24.0;
-                    (now - since >= self.config.disable_after)
-                        .then(|| format!("every delivery failed for {days} days"))
+                    let reason = (now - since >= self.config.disable_after)
+                        .then(|| format!("every delivery failed for {days} days"));
+                    // A failure inside a running streak changes nothing to write.
+                    if reason.is_none() && !streak_starts {
+                        return Ok(());
+                    }
+                    reason
                 }
             };
             let mut emitted = Vec::new();
