@@ -76,6 +76,22 @@ fn strip_position(err: &serde_json::Error) -> String {
     }
 }
 
+/// An optional query filter: absent is `None`; a value `parse` does not know is 400
+/// `validation_failed` naming `field` and listing the `allowed` values.
+pub fn query_filter<T>(
+    value: Option<String>,
+    field: &str,
+    allowed: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|value| {
+            parse(&value)
+                .ok_or_else(|| ApiError::validation(field, format!("must be one of {allowed}")))
+        })
+        .transpose()
+}
+
 /// Query-string parameters; a bad value is 400 `validation_failed`.
 pub struct QueryParams<T>(pub T);
 

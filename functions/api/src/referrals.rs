@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, QueryParams};
+use crate::extract::{Caller, JsonBody, QueryParams, query_filter};
 use crate::views::ReferralView;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -183,14 +183,12 @@ pub async fn list(
     Caller(caller): Caller,
     QueryParams(params): QueryParams<ListParams>,
 ) -> ApiResult<Json<Value>> {
-    let status = params
-        .status
-        .map(|status| {
-            ReferralStatus::parse(&status).ok_or_else(|| {
-                ApiError::validation("status", "must be one of pending, completed, expired")
-            })
-        })
-        .transpose()?;
+    let status = query_filter(
+        params.status,
+        "status",
+        "pending, completed, expired",
+        ReferralStatus::parse,
+    )?;
     let query = ReferralQuery {
         status,
         referrer_id: params.referrer_id,

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, QueryParams};
+use crate::extract::{Caller, JsonBody, QueryParams, query_filter};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -176,17 +176,12 @@ pub async fn list_deliveries(
     Path(id): Path<String>,
     QueryParams(params): QueryParams<DeliveryParams>,
 ) -> ApiResult<Json<Value>> {
-    let state = params
-        .state
-        .map(|state| {
-            DeliveryState::parse(&state).ok_or_else(|| {
-                ApiError::validation(
-                    "state",
-                    "must be one of pending, retrying, succeeded, failed",
-                )
-            })
-        })
-        .transpose()?;
+    let state = query_filter(
+        params.state,
+        "state",
+        "pending, retrying, succeeded, failed",
+        DeliveryState::parse,
+    )?;
     let page = app
         .list_deliveries(&caller, &id, state, params.cursor.as_deref(), params.limit)
         .await?;

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Attempts in flight at once within one batch.
-pub const MAX_CONCURRENT_SENDS: usize = 10;
+const MAX_CONCURRENT_SENDS: usize = 10;
 
 pub async fn handle(dispatcher: Arc<Dispatcher>, batch: SqsEvent) -> SqsBatchResponse {
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS));

@@ -3,4 +3,4 @@
 
 mod handler;
 
-pub use handler::{MAX_CONCURRENT_SENDS, handle};
+pub use handler::handle;

@@ -10,7 +10,7 @@ mod webhooks;
 mod workers;
 
 pub use queue::{ClaimedJob, EmbeddedQueue};
-pub use workers::{JOB_LEASE, Workers};
+pub use workers::Workers;
 
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;

@@ -15,7 +15,7 @@ const FAN_OUT_BATCH: u32 = 100;
 const DELIVERY_BATCH: u32 = 32;
 /// A claimed job becomes due again if not finished by then (above the 30 s maximum timeout), so a
 /// worker that dies mid-send loses nothing.
-pub const JOB_LEASE: Duration = Duration::from_secs(90);
+const JOB_LEASE: Duration = Duration::from_secs(90);
 /// The longest a worker sleeps before looking again, in case a wake-up was missed.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 

@@ -7,7 +7,7 @@ use refwire_core::events::OutboxEvent;
 use refwire_core::ports::EventStore;
 
 /// The `kind` of outbox items: the stream filter of the fan-out function selects inserts of it.
-pub const EVENT_KIND: &str = "EVENT";
+const EVENT_KIND: &str = "EVENT";
 
 fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")

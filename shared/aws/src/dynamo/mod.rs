@@ -7,7 +7,7 @@
 
 mod deliveries;
 mod events;
-pub use events::{EVENT_KIND, outbox_event_from_image};
+pub use events::outbox_event_from_image;
 mod programs;
 mod referrals;
 pub mod table;
