@@ -6,6 +6,7 @@ use refwire_core::StoreError;
 use refwire_core::delivery::{Delivery, DeliveryState, SendResult};
 use refwire_core::events::OutboxEvent;
 use refwire_core::ids::{Ids, RandomIds};
+use refwire_core::participants::{Participant, ParticipantKey, Source};
 use refwire_core::ports::{ReferralQuery, Store};
 use refwire_core::program::{KeyKind, Program, issue_key};
 use refwire_core::referral::{NewReferral, Referral, ReferralStatus};
@@ -707,6 +708,279 @@ pub async fn the_pending_cap_holds_under_concurrent_inserts(store: Arc<dyn Store
     assert_eq!(counts.pending, 3);
 }
 
+fn participant(
+    program: &Program,
+    email: Option<&str>,
+    user_id: Option<&str>,
+    code: &str,
+) -> Participant {
+    Participant {
+        id: RandomIds.new_id("par"),
+        program_id: program.id.clone(),
+        user_id: user_id.map(str::to_string),
+        email: email.map(str::to_string),
+        name: Some("Ann".into()),
+        referral_url: program.settings.referral_url(code),
+        referral_code: code.into(),
+        referred_by: None,
+        referred_via: None,
+        source: Source::Direct,
+        referrals_count: 0,
+        qualified: false,
+        qualified_at: None,
+        metadata: None,
+        created_at: start_time(),
+        version: 1,
+    }
+}
+
+fn joined(program: &Program) -> OutboxEvent {
+    event(program, "participant.created", json!({}), start_time())
+}
+
+pub async fn participants_are_unique_by_email_user_id_and_code(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let ann = participant(&program, Some("Ann@Example.com"), Some("u1"), "PCODE0001");
+    store
+        .insert_participant(&ann, &[joined(&program)])
+        .await
+        .unwrap();
+    let by = |key| {
+        let store = store.clone();
+        let program_id = program.id.clone();
+        async move { store.find_participant(&program_id, key).await.unwrap() }
+    };
+    for key in [
+        ParticipantKey::Email("ann@example.com"),
+        ParticipantKey::UserId("u1"),
+        ParticipantKey::Code("PCODE0001"),
+    ] {
+        assert_eq!(by(key).await.as_ref(), Some(&ann), "{key:?}");
+    }
+    assert_eq!(by(ParticipantKey::Email("bob@example.com")).await, None);
+
+    let same_email = participant(&program, Some("ANN@example.COM"), None, "PCODE0002");
+    let same_user = participant(&program, None, Some("u1"), "PCODE0003");
+    let same_code = participant(&program, Some("bob@example.com"), None, "PCODE0001");
+    for (duplicate, expected) in [
+        (same_email, "ParticipantExists"),
+        (same_user, "ParticipantExists"),
+        (same_code, "CodeTaken"),
+    ] {
+        let err = store
+            .insert_participant(&duplicate, &[joined(&program)])
+            .await
+            .unwrap_err();
+        assert_eq!(format!("{err:?}"), expected);
+    }
+    // Referral codes and participant codes share one namespace, both ways.
+    insert(store.as_ref(), &program, "user_1", "RCODE0001").await;
+    let on_referral_code = participant(&program, Some("cy@example.com"), None, "RCODE0001");
+    assert!(matches!(
+        store.insert_participant(&on_referral_code, &[]).await,
+        Err(StoreError::CodeTaken)
+    ));
+    let (on_participant_code, created) = referral(&program, "user_2", "PCODE0001", start_time());
+    assert!(matches!(
+        store
+            .insert_referral(&on_participant_code, &created, None, start_time())
+            .await,
+        Err(StoreError::CodeTaken)
+    ));
+    assert_eq!(
+        store.find_referral(&program.id, "PCODE0001").await.unwrap(),
+        None
+    );
+    assert_eq!(by(ParticipantKey::Code("RCODE0001")).await, None);
+    // Only the one participant and its one event were written.
+    let page = store
+        .list_participants(&program.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.participants, vec![ann]);
+    let events = store.list_events(&program.id, None, 10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event == "participant.created")
+            .count(),
+        1
+    );
+}
+
+pub async fn joins_count_on_the_referrer_atomically(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let referrer = participant(&program, Some("ref@example.com"), None, "REFERRER1");
+    store.insert_participant(&referrer, &[]).await.unwrap();
+    let mut joins = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let store = store.clone();
+        let mut newcomer = participant(
+            &program,
+            Some(&format!("n{n}@example.com")),
+            None,
+            &format!("NEWCOMER{n}"),
+        );
+        newcomer.referred_by = Some(referrer.id.clone());
+        newcomer.source = Source::Referred;
+        joins.spawn(async move { store.insert_participant(&newcomer, &[]).await });
+    }
+    for result in joins.join_all().await {
+        result.unwrap();
+    }
+    let counted = store
+        .get_participant(&program.id, &referrer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted.referrals_count, 5);
+    assert_eq!(counted.version, 6, "each count is a new version");
+
+    // An update from a stale read loses; one from the fresh read keeps the count.
+    let mut stale = referrer.clone();
+    stale.qualified = true;
+    stale.version += 1;
+    assert!(matches!(
+        store.update_participant(&stale, &[]).await,
+        Err(StoreError::VersionConflict)
+    ));
+    let mut fresh = counted.clone();
+    fresh.qualified = true;
+    fresh.version += 1;
+    store.update_participant(&fresh, &[]).await.unwrap();
+    let updated = store
+        .get_participant(&program.id, &referrer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (updated.qualified, updated.referrals_count, updated.version),
+        (true, 5, 7)
+    );
+
+    // Joining through a referrer who is gone writes nothing.
+    let mut orphan = participant(&program, Some("orphan@example.com"), None, "ORPHAN001");
+    orphan.referred_by = Some("par_gone".into());
+    assert!(matches!(
+        store.insert_participant(&orphan, &[joined(&program)]).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .find_participant(&program.id, ParticipantKey::Email("orphan@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn participants_page_newest_first_and_deleting_frees_their_keys(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let other = self::program(store.as_ref()).await;
+    let mut inserted = Vec::new();
+    for n in 0..5 {
+        let one = participant(
+            &program,
+            Some(&format!("p{n}@example.com")),
+            Some(&format!("u{n}")),
+            &format!("LISTED00{n}"),
+        );
+        store.insert_participant(&one, &[]).await.unwrap();
+        inserted.push(one);
+    }
+    store
+        .insert_participant(
+            &participant(&other, Some("p0@example.com"), None, "OTHER0001"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let first = store.list_participants(&program.id, None, 3).await.unwrap();
+    let ids = |page: &refwire_core::ports::ParticipantPage| {
+        page.participants
+            .iter()
+            .map(|p| p.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let newest: Vec<_> = inserted.iter().rev().map(|p| p.id.clone()).collect();
+    assert_eq!(ids(&first), newest[..3]);
+    let second = store
+        .list_participants(&program.id, first.next_cursor.as_deref(), 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), newest[3..]);
+    assert_eq!(second.next_cursor, None);
+    assert_eq!(
+        store
+            .get_participant(&other.id, &inserted[0].id)
+            .await
+            .unwrap(),
+        None,
+        "another program's participant is invisible"
+    );
+
+    let gone = &inserted[0];
+    let deleted = event(&program, "participant.deleted", json!({}), start_time());
+    assert!(
+        store
+            .delete_participant(gone, &[deleted.clone()])
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_participant(gone, &[]).await.unwrap());
+    assert_eq!(
+        store.get_participant(&program.id, &gone.id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_event(&deleted.id).await.unwrap(), Some(deleted));
+    // Its email, user id and code can be used again.
+    let again = participant(&program, Some("P0@example.com"), Some("u0"), "LISTED000");
+    store.insert_participant(&again, &[]).await.unwrap();
+}
+
+pub async fn the_inbound_key_is_replaced_atomically(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let first = issue_key(&program.id, KeyKind::Inbound, start_time());
+    let second = issue_key(&program.id, KeyKind::Inbound, start_time());
+    store.replace_inbound_key(&first.record).await.unwrap();
+    store.replace_inbound_key(&second.record).await.unwrap();
+    assert_eq!(
+        store.find_api_key(&first.record.key_id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_api_key(&second.record.key_id).await.unwrap(),
+        Some(second.record.clone())
+    );
+    let mut orphan = issue_key("prg_missing", KeyKind::Inbound, start_time()).record;
+    orphan.program_id = "prg_missing".into();
+    assert!(matches!(
+        store.replace_inbound_key(&orphan).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn a_referral_is_found_by_its_referee(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let referral = insert(store.as_ref(), &program, "user_1", "BYREFEREE1").await;
+    assert_eq!(
+        store
+            .find_referral_by_referee(&program.id, "user_9")
+            .await
+            .unwrap(),
+        None
+    );
+    let attached = with_referee(referral, "user_9");
+    store.update_referral(&attached, &[]).await.unwrap();
+    assert_eq!(
+        store
+            .find_referral_by_referee(&program.id, "user_9")
+            .await
+            .unwrap(),
+        Some(attached)
+    );
+}
+
 macro_rules! conformance_suite {
     ($adapter:ident, $factory:expr) => {
         mod $adapter {
@@ -724,6 +998,11 @@ macro_rules! conformance_suite {
                 published_events_are_idempotent_per_key,
                 racing_updates_of_one_version_succeed_once,
                 the_pending_cap_holds_under_concurrent_inserts,
+                participants_are_unique_by_email_user_id_and_code,
+                joins_count_on_the_referrer_atomically,
+                participants_page_newest_first_and_deleting_frees_their_keys,
+                the_inbound_key_is_replaced_atomically,
+                a_referral_is_found_by_its_referee,
             );
         }
     };

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod participants;
 mod programs;
 mod referrals;
 mod views;
@@ -73,6 +74,23 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/webhooks/{id}/recover", post(webhooks::recover))
         .route("/v1/deliveries/{id}", get(webhooks::get_delivery))
         .route("/v1/deliveries/{id}/retry", post(webhooks::retry_delivery))
+        .route(
+            "/v1/participants",
+            post(participants::join).get(participants::list),
+        )
+        .route(
+            "/v1/participants/{id}",
+            get(participants::get).delete(participants::delete),
+        )
+        .route("/v1/participants/{id}/qualify", post(participants::qualify))
+        .route(
+            "/v1/inbound/rotate-token",
+            post(participants::rotate_inbound_token),
+        )
+        .route(
+            "/webhook/{token}/qualify",
+            post(participants::inbound_qualify),
+        )
         .route("/api/v1/webhooks/subscribe", post(webhooks::subscribe))
         .route(
             "/api/v1/webhooks/unsubscribe/{id}",

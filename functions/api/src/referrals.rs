@@ -51,6 +51,7 @@ pub async fn create(
         metadata: body.metadata,
         ip: body.ip,
         device_id: body.device_id,
+        referrer: None,
     };
     let (referral, created) = app.create_referral(&caller, request).await?;
     let status = if created {

@@ -1,5 +1,6 @@
 //! Response bodies: field names are Tolinku's, so existing client code reads them unchanged.
 
+use refwire_core::participants::{Participant, Source};
 use refwire_core::referral::{MilestoneEntry, Referral, ReferralStatus};
 use refwire_core::settings::{RewardType, RewardValue};
 use refwire_core::time::{self, Timestamp};
@@ -73,6 +74,48 @@ impl<'a> ReferralView<'a> {
                 device_id: referral.device_id.as_deref(),
             }),
             ..ReferralView::public(referral)
+        }
+    }
+}
+
+/// A participant as the API shows it.
+#[derive(Serialize)]
+pub struct ParticipantView<'a> {
+    id: &'a str,
+    user_id: Option<&'a str>,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    referral_code: &'a str,
+    referral_url: &'a str,
+    referred_by: Option<&'a str>,
+    referred_via: Option<&'a str>,
+    source: Source,
+    referrals_count: u64,
+    qualified: bool,
+    #[serde(with = "time::millis_option")]
+    qualified_at: Option<Timestamp>,
+    metadata: &'a Option<serde_json::Value>,
+    #[serde(with = "time::millis")]
+    created_at: Timestamp,
+}
+
+impl<'a> ParticipantView<'a> {
+    pub fn of(participant: &'a Participant) -> Self {
+        ParticipantView {
+            id: &participant.id,
+            user_id: participant.user_id.as_deref(),
+            email: participant.email.as_deref(),
+            name: participant.name.as_deref(),
+            referral_code: &participant.referral_code,
+            referral_url: &participant.referral_url,
+            referred_by: participant.referred_by.as_deref(),
+            referred_via: participant.referred_via.as_deref(),
+            source: participant.source,
+            referrals_count: participant.referrals_count,
+            qualified: participant.qualified,
+            qualified_at: participant.qualified_at,
+            metadata: &participant.metadata,
+            created_at: participant.created_at,
         }
     }
 }

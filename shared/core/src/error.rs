@@ -55,6 +55,9 @@ pub enum StoreError {
     /// The referrer already has a pending referral without a referee (it is reused instead).
     #[error("an open referral already exists")]
     OpenReferralExists,
+    /// A participant with this email or user id exists in the program.
+    #[error("participant already exists")]
+    ParticipantExists,
     /// The referee was already referred in this program.
     #[error("referee already referred")]
     RefereeTaken,
@@ -76,6 +79,7 @@ impl From<StoreError> for Error {
                 "this user has already been referred in this program",
             ),
             StoreError::VersionConflict
+            | StoreError::ParticipantExists
             | StoreError::CodeTaken
             | StoreError::OpenReferralExists => Error::conflict(
                 "concurrent_update",

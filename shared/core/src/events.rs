@@ -9,10 +9,19 @@ pub const REFERRAL_COMPLETED: &str = "referral.completed";
 pub const REFERRAL_EXPIRED: &str = "referral.expired";
 pub const REWARD_CLAIMED: &str = "reward.claimed";
 pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+pub const PARTICIPANT_CREATED: &str = "participant.created";
+pub const PARTICIPANT_QUALIFIED: &str = "participant.qualified";
+pub const PARTICIPANT_DELETED: &str = "participant.deleted";
 pub const WEBHOOK_TEST: &str = "test";
 
 /// Prefixes of Refwire's own events, which `POST /v1/events` may not publish.
-pub const RESERVED_EVENT_PREFIXES: &[&str] = &["referral.", "reward.", "webhook.", "signup."];
+pub const RESERVED_EVENT_PREFIXES: &[&str] = &[
+    "referral.",
+    "reward.",
+    "webhook.",
+    "signup.",
+    "participant.",
+];
 
 /// Every event type Refwire itself emits.
 pub const BUILT_IN_EVENTS: &[&str] = &[
@@ -22,6 +31,9 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
     REFERRAL_EXPIRED,
     REWARD_CLAIMED,
     WEBHOOK_DISABLED,
+    PARTICIPANT_CREATED,
+    PARTICIPANT_QUALIFIED,
+    PARTICIPANT_DELETED,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

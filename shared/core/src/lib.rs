@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod outgoing;
+pub mod participants;
 pub mod ports;
 pub mod program;
 pub mod referral;

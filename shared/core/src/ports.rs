@@ -5,6 +5,7 @@ use crate::delivery::{Delivery, DeliveryJob, DeliveryState, SendResult};
 use crate::error::StoreError;
 use crate::events::OutboxEvent;
 use crate::outgoing::OutgoingRequest;
+use crate::participants::{Participant, ParticipantKey};
 use crate::program::{ApiKeyRecord, Program};
 use crate::referral::{Referral, ReferralStatus};
 use crate::settings::ReferralSettings;
@@ -31,6 +32,9 @@ pub trait ProgramStore: Send + Sync {
     /// `NotFound` when the key's program does not exist.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Makes `key` the program's only inbound key, deleting the one it had, atomically.
+    /// `NotFound` when the program does not exist.
+    async fn replace_inbound_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Returns whether a key was deleted.
     async fn delete_api_key(&self, program_id: &str, key_id: &str) -> Result<bool, StoreError>;
 }
@@ -118,6 +122,13 @@ pub trait ReferralStore: Send + Sync {
     ) -> Result<Option<Referral>, StoreError>;
 
     /// The referrer's pending referral that has no referee yet (lapsed or not), if any.
+    /// The referral whose referee is `user_id`, if any (a user is referred once per program).
+    async fn find_referral_by_referee(
+        &self,
+        program_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Referral>, StoreError>;
+
     async fn find_open_referral(
         &self,
         program_id: &str,
@@ -161,6 +172,72 @@ pub trait ReferralStore: Send + Sync {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantPage {
+    pub participants: Vec<Participant>,
+    pub next_cursor: Option<String>,
+}
+
+impl ParticipantPage {
+    /// A page from participants read with one to spare beyond `limit`.
+    pub fn from_rows(rows: Vec<Participant>, limit: u32) -> Self {
+        let (participants, next_cursor) = cut_page(rows, limit, |last| last.id.clone());
+        ParticipantPage {
+            participants,
+            next_cursor,
+        }
+    }
+}
+
+/// Participants. Adapters keep `referrals_count` (and the version) outside the stored document so
+/// that a join can add to the referrer's count in its own transaction; reads return both current.
+#[async_trait]
+pub trait ParticipantStore: Send + Sync {
+    /// Inserts the participant and `events` in one transaction, adding one to the referrals count
+    /// (and the version) of the participant in `referred_by`. `ParticipantExists` when the email
+    /// (case-insensitively) or user id is taken in the program; `CodeTaken` when the code is in use
+    /// by a participant or a referral; `NotFound` when the referrer no longer exists.
+    async fn insert_participant(
+        &self,
+        participant: &Participant,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError>;
+
+    async fn get_participant(
+        &self,
+        program_id: &str,
+        participant_id: &str,
+    ) -> Result<Option<Participant>, StoreError>;
+
+    async fn find_participant(
+        &self,
+        program_id: &str,
+        key: ParticipantKey<'_>,
+    ) -> Result<Option<Participant>, StoreError>;
+
+    /// Replaces the participant whose stored version is `participant.version - 1`, with `events`.
+    async fn update_participant(
+        &self,
+        participant: &Participant,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the participant with its email, user id and code; returns whether it existed.
+    async fn delete_participant(
+        &self,
+        participant: &Participant,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError>;
+
+    /// A program's participants, newest first, after the participant id `cursor`.
+    async fn list_participants(
+        &self,
+        program_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ParticipantPage, StoreError>;
 }
 
 #[async_trait]
@@ -265,6 +342,12 @@ pub trait Sender: Send + Sync {
 }
 
 /// Everything the use cases need, as one object.
-pub trait Store: ProgramStore + ReferralStore + EventStore + WebhookStore + DeliveryStore {}
+pub trait Store:
+    ProgramStore + ReferralStore + ParticipantStore + EventStore + WebhookStore + DeliveryStore
+{
+}
 
-impl<T: ProgramStore + ReferralStore + EventStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T> Store for T where
+    T: ProgramStore + ReferralStore + ParticipantStore + EventStore + WebhookStore + DeliveryStore
+{
+}

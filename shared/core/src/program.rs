@@ -25,6 +25,9 @@ pub enum KeyKind {
     Secret,
     /// Safe to ship in a client app: create/get referrals and read the leaderboard.
     Publishable,
+    /// The secret in a program's inbound webhook URL (`/webhook/<token>/qualify`): it can only
+    /// qualify participants, and is no API key.
+    Inbound,
 }
 
 impl KeyKind {
@@ -32,6 +35,7 @@ impl KeyKind {
         match self {
             KeyKind::Secret => "rw_sec_",
             KeyKind::Publishable => "rw_pub_",
+            KeyKind::Inbound => "rw_in_",
         }
     }
 }
@@ -86,7 +90,7 @@ pub struct PresentedKey<'a> {
 
 impl<'a> PresentedKey<'a> {
     pub fn parse(raw: &'a str) -> Option<Self> {
-        let (kind, rest) = [KeyKind::Secret, KeyKind::Publishable]
+        let (kind, rest) = [KeyKind::Secret, KeyKind::Publishable, KeyKind::Inbound]
             .into_iter()
             .find_map(|kind| raw.strip_prefix(kind.prefix()).map(|rest| (kind, rest)))?;
         let (key_id, secret) = rest.split_once('_')?;

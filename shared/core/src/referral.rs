@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::events;
+use crate::participants::ParticipantSummary;
 use crate::settings::{ReferralSettings, RewardType, RewardValue};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,12 @@ pub struct Referral {
     pub completed_at: Option<Timestamp>,
     #[serde(with = "time::millis_option")]
     pub expires_at: Option<Timestamp>,
+    /// The referrer and referee as participants, when the referral was made through them; events
+    /// carry these so receivers get the people, not just user ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_participant: Option<ParticipantSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referee_participant: Option<ParticipantSummary>,
     pub version: u64,
 }
 
@@ -95,6 +102,8 @@ pub struct NewReferral {
     pub metadata: Option<serde_json::Value>,
     pub ip: Option<String>,
     pub device_id: Option<String>,
+    /// Set when the referrer is a participant.
+    pub referrer: Option<ParticipantSummary>,
 }
 
 /// A change the lifecycle made, before it is given an event id.
@@ -190,15 +199,25 @@ impl Referral {
             created_at: now,
             completed_at: None,
             expires_at,
+            referrer_participant: request.referrer,
+            referee_participant: None,
             version: 1,
         };
+        let message = format!(
+            "{} got referral code {}.",
+            referral.referrer_label(),
+            referral.referral_code
+        );
         let change = Change {
             event: events::REFERRAL_CREATED,
-            data: json!({
-                "referral_code": referral.referral_code,
-                "referrer_id": referral.referrer_id,
-                "referral_url": referral.referral_url,
-            }),
+            data: referral.with_people(
+                json!({
+                    "referral_code": referral.referral_code,
+                    "referrer_id": referral.referrer_id,
+                    "referral_url": referral.referral_url,
+                }),
+                message,
+            ),
         };
         (referral, change)
     }
@@ -214,14 +233,22 @@ impl Referral {
             return None;
         }
         self.status = ReferralStatus::Expired;
+        let message = format!(
+            "Referral {} of {} expired.",
+            self.referral_code,
+            self.referrer_label()
+        );
         Some(Change {
             event: events::REFERRAL_EXPIRED,
-            data: json!({
-                "referral_code": self.referral_code,
-                "referrer_id": self.referrer_id,
-                "referred_user_id": self.referred_user_id,
-                "expires_at": self.expires_at.as_ref().map(time::format),
-            }),
+            data: self.with_people(
+                json!({
+                    "referral_code": self.referral_code,
+                    "referrer_id": self.referrer_id,
+                    "referred_user_id": self.referred_user_id,
+                    "expires_at": self.expires_at.as_ref().map(time::format),
+                }),
+                message,
+            ),
         })
     }
 
@@ -271,34 +298,77 @@ impl Referral {
         if furthest.is_none_or(|furthest| position > furthest) {
             self.milestone = Some(milestone.to_string());
         }
+        let message = format!(
+            "{}, referred by {}, reached {milestone} (referral {}).",
+            self.referee_label(),
+            self.referrer_label(),
+            self.referral_code
+        );
         changes.push(Change {
             event: events::REFERRAL_MILESTONE_REACHED,
-            data: json!({
-                "referral_code": self.referral_code,
-                "referrer_id": self.referrer_id,
-                "referred_user_id": self.referred_user_id,
-                "milestone": milestone,
-            }),
+            data: self.with_people(
+                json!({
+                    "referral_code": self.referral_code,
+                    "referrer_id": self.referrer_id,
+                    "referred_user_id": self.referred_user_id,
+                    "milestone": milestone,
+                }),
+                message,
+            ),
         });
         if self.status == ReferralStatus::Pending && milestone == settings.referral_reward_milestone
         {
             self.status = ReferralStatus::Completed;
             self.completed_at = Some(now);
+            let message = format!(
+                "{} referred {}: referral {} is complete.",
+                self.referrer_label(),
+                self.referee_label(),
+                self.referral_code
+            );
             changes.push(Change {
                 event: events::REFERRAL_COMPLETED,
-                data: json!({
-                    "referral_code": self.referral_code,
-                    "referrer_id": self.referrer_id,
-                    "referred_user_id": self.referred_user_id,
-                    "milestone": milestone,
-                    "reward_type": self.reward_type,
-                    "reward_value": self.reward_value,
-                    "referee_reward_type": self.referee_reward_type,
-                    "referee_reward_value": self.referee_reward_value,
-                }),
+                data: self.with_people(
+                    json!({
+                        "referral_code": self.referral_code,
+                        "referrer_id": self.referrer_id,
+                        "referred_user_id": self.referred_user_id,
+                        "milestone": milestone,
+                        "reward_type": self.reward_type,
+                        "reward_value": self.reward_value,
+                        "referee_reward_type": self.referee_reward_type,
+                        "referee_reward_value": self.referee_reward_value,
+                    }),
+                    message,
+                ),
             });
         }
         Ok(changes)
+    }
+
+    /// [`Referral::record_milestone`] for a referee who is a participant: the referral keeps their
+    /// summary (for events) once they are its referee.
+    pub fn record_participant_milestone(
+        &mut self,
+        settings: &ReferralSettings,
+        milestone: &str,
+        user_key: &str,
+        participant: &ParticipantSummary,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, Error> {
+        let before = self.referee_participant.clone();
+        if self
+            .referred_user_id
+            .as_deref()
+            .is_none_or(|referee| referee == user_key)
+        {
+            self.referee_participant = Some(participant.clone());
+        }
+        let recorded = self.record_milestone(settings, milestone, Some(user_key), now);
+        if recorded.is_err() {
+            self.referee_participant = before;
+        }
+        recorded
     }
 
     fn attach_referee(&mut self, referee: &str) -> Result<(), Error> {
@@ -346,17 +416,58 @@ impl Referral {
             return Ok(None);
         }
         *claimed = true;
+        let data = json!({
+            "referral_code": self.referral_code,
+            "referrer_id": self.referrer_id,
+            "referred_user_id": self.referred_user_id,
+            "side": side.as_str(),
+            "reward_type": reward_type,
+            "reward_value": reward_value,
+        });
+        let recipient = match side {
+            RewardSide::Referrer => self.referrer_label(),
+            RewardSide::Referee => self.referee_label(),
+        };
+        let message = format!(
+            "The {} reward of referral {} was claimed for {recipient}.",
+            side.as_str(),
+            self.referral_code
+        );
         Ok(Some(Change {
             event: events::REWARD_CLAIMED,
-            data: json!({
-                "referral_code": self.referral_code,
-                "referrer_id": self.referrer_id,
-                "referred_user_id": self.referred_user_id,
-                "side": side.as_str(),
-                "reward_type": reward_type,
-                "reward_value": reward_value,
-            }),
+            data: self.with_people(data, message),
         }))
+    }
+
+    fn referrer_label(&self) -> String {
+        self.referrer_participant
+            .as_ref()
+            .map_or_else(|| self.referrer_id.clone(), ParticipantSummary::label)
+    }
+
+    fn referee_label(&self) -> String {
+        match (&self.referee_participant, &self.referred_user_id) {
+            (Some(referee), _) => referee.label(),
+            (None, Some(user_id)) => user_id.clone(),
+            (None, None) => "a referred user".to_string(),
+        }
+    }
+
+    /// Adds the people (where they are participants) and a sentence for humans (Slack, CRM notes)
+    /// to an event's data, after its Tolinku-compatible fields.
+    fn with_people(&self, mut data: serde_json::Value, message: String) -> serde_json::Value {
+        if let Some(fields) = data.as_object_mut() {
+            for (name, person) in [
+                ("referrer", &self.referrer_participant),
+                ("referee", &self.referee_participant),
+            ] {
+                if let Some(person) = person {
+                    fields.insert(name.into(), json!(person));
+                }
+            }
+            fields.insert("message".into(), message.into());
+        }
+        data
     }
 }
 

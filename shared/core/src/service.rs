@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// Optimistic-concurrency retries before a request gives up with 409 `concurrent_update`.
 /// Contention on one referral ends quickly: once a milestone is recorded, repeats write nothing.
-const MAX_WRITE_ATTEMPTS: usize = 64;
+pub(crate) const MAX_WRITE_ATTEMPTS: usize = 64;
 pub const DEFAULT_PAGE_LIMIT: u32 = 25;
 pub const MAX_PAGE_LIMIT: u32 = 100;
 
@@ -30,7 +30,7 @@ impl Principal {
     pub(crate) fn require_secret(&self) -> Result<(), Error> {
         match self.kind {
             KeyKind::Secret => Ok(()),
-            KeyKind::Publishable => Err(Error::Forbidden),
+            KeyKind::Publishable | KeyKind::Inbound => Err(Error::Forbidden),
         }
     }
 }
@@ -129,7 +129,17 @@ impl Refwire {
 
     // --- authentication -------------------------------------------------------------------------
 
+    /// The caller of an API key (secret or publishable).
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, Error> {
+        let principal = self.principal_of(presented).await?;
+        if principal.kind == KeyKind::Inbound {
+            return Err(Error::Unauthorized);
+        }
+        Ok(principal)
+    }
+
+    /// The program a presented key of any kind belongs to, with the key's kind.
+    pub(crate) async fn principal_of(&self, presented: &str) -> Result<Principal, Error> {
         let key = PresentedKey::parse(presented).ok_or(Error::Unauthorized)?;
         let record = self
             .store
@@ -409,7 +419,7 @@ impl Refwire {
     /// Loads a referral, applies a due expiry, runs `mutation`, and writes the result with its events
     /// if anything changed, retrying from a fresh read when another writer got there first.
     /// When the mutation refuses, a due expiry is still persisted before the refusal is returned.
-    async fn change_referral<F>(
+    pub(crate) async fn change_referral<F>(
         &self,
         program_id: &str,
         code: &str,

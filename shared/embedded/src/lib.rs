@@ -3,6 +3,7 @@
 //! the schema, so they hold under any concurrency.
 
 mod deliveries;
+mod participants;
 mod queue;
 mod referrals;
 mod schema;
@@ -285,6 +286,30 @@ impl ProgramStore for EmbeddedStore {
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.doc_by_id("SELECT doc FROM api_keys WHERE key_id = ?1", key_id)
             .await
+    }
+
+    async fn replace_inbound_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM programs WHERE id = ?1",
+                    [&key.program_id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            exists.ok_or(StoreError::NotFound)?;
+            tx.execute(
+                "DELETE FROM api_keys WHERE program_id = ?1 AND json_extract(doc, '$.kind') = 'inbound'",
+                [&key.program_id],
+            )
+            .map_err(unavailable)?;
+            insert_key(&tx, &key)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
     }
 
     async fn delete_api_key(&self, program_id: &str, key_id: &str) -> Result<bool, StoreError> {

@@ -30,7 +30,7 @@ fn write_error(err: rusqlite::Error) -> StoreError {
         if message.contains("referrals.referred_user_id") {
             return StoreError::RefereeTaken;
         }
-        if message.contains("referrals.code") {
+        if message.contains("referrals.code") || message == "code taken" {
             return StoreError::CodeTaken;
         }
         if message.contains("referrals.referrer_id") {
@@ -119,6 +119,26 @@ impl ReferralStore for EmbeddedStore {
                 .query_row(
                     "SELECT doc FROM referrals WHERE program_id = ?1 AND code = ?2",
                     [program_id, code],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn find_referral_by_referee(
+        &self,
+        program_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        let (program_id, user_id) = (program_id.to_string(), user_id.to_string());
+        self.run(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM referrals WHERE program_id = ?1 AND referred_user_id = ?2",
+                    [program_id, user_id],
                     |row| row.get(0),
                 )
                 .optional()

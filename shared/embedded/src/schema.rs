@@ -75,6 +75,32 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (visible_at);
 "#,
+    r#"
+CREATE TABLE participants (
+    id TEXT PRIMARY KEY,
+    program_id TEXT NOT NULL REFERENCES programs (id),
+    email_key TEXT,
+    user_id TEXT,
+    code TEXT NOT NULL,
+    -- Kept outside the document: joins add to the referrer's count (and version) in their own
+    -- transaction; reads put both back into the document.
+    referrals_count INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (program_id, code)
+);
+CREATE UNIQUE INDEX participants_email ON participants (program_id, email_key)
+    WHERE email_key IS NOT NULL;
+CREATE UNIQUE INDEX participants_user ON participants (program_id, user_id)
+    WHERE user_id IS NOT NULL;
+-- Participant codes and referral codes share one namespace per program: a join may name either.
+CREATE TRIGGER participant_code_is_free BEFORE INSERT ON participants
+WHEN EXISTS (SELECT 1 FROM referrals WHERE program_id = NEW.program_id AND code = NEW.code)
+BEGIN SELECT RAISE(ABORT, 'code taken'); END;
+CREATE TRIGGER referral_code_is_free BEFORE INSERT ON referrals
+WHEN EXISTS (SELECT 1 FROM participants WHERE program_id = NEW.program_id AND code = NEW.code)
+BEGIN SELECT RAISE(ABORT, 'code taken'); END;
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {

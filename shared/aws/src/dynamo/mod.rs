@@ -8,6 +8,7 @@
 mod deliveries;
 mod events;
 pub use events::outbox_event_from_image;
+mod participants;
 mod programs;
 mod referrals;
 pub mod table;
@@ -91,6 +92,14 @@ impl DynamoStore {
             }
             Err(err) => Err(unavailable(err)),
         }
+    }
+
+    /// What a pointer item (code, email, referee, ...) points at, if it exists.
+    async fn pointer_target(&self, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_record(pk, sk)
+            .await?
+            .and_then(|record| record.target))
     }
 
     /// The JSON document of one item, if it exists.
@@ -323,6 +332,9 @@ struct Record {
     /// A referrer guard's pending referrals: referral id -> expiry in ms (`i64::MAX`: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<HashMap<String, i64>>,
+    /// A participant's referrals count, kept beside its doc so joins can add to it atomically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    referrals_count: Option<u64>,
     /// Epoch seconds after which DynamoDB deletes the item (events, idempotency keys, deliveries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ttl: Option<i64>,

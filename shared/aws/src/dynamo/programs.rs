@@ -11,12 +11,12 @@ pub(super) fn program_pk(program_id: &str) -> String {
     format!("PROGRAM#{program_id}")
 }
 
-fn key_pk(key_id: &str) -> String {
+pub(super) fn key_pk(key_id: &str) -> String {
     format!("APIKEY#{key_id}")
 }
 
 impl DynamoStore {
-    fn key_step(&self, key: &ApiKeyRecord) -> Result<Step, StoreError> {
+    pub(super) fn key_step(&self, key: &ApiKeyRecord) -> Result<Step, StoreError> {
         let mut record = Record::new(key_pk(&key.key_id), "APIKEY", "APIKEY").with_doc(key)?;
         record.program_id = Some(key.program_id.clone());
         Ok(Step::new(
@@ -90,6 +90,10 @@ impl ProgramStore for DynamoStore {
 
     async fn find_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.get_doc(&key_pk(key_id), "APIKEY").await
+    }
+
+    async fn replace_inbound_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.swap_inbound_key(key).await
     }
 
     async fn delete_api_key(&self, program_id: &str, key_id: &str) -> Result<bool, StoreError> {

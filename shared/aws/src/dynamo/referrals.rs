@@ -29,7 +29,7 @@ fn referral_pk(referral_id: &str) -> String {
     format!("REFERRAL#{referral_id}")
 }
 
-fn code_pk(program_id: &str, code: &str) -> String {
+pub(super) fn code_pk(program_id: &str, code: &str) -> String {
     format!("CODE#{program_id}#{code}")
 }
 
@@ -62,7 +62,7 @@ fn effective_status(referral: &Referral, now: Timestamp) -> ReferralStatus {
     }
 }
 
-fn pointer(pk: String, kind: &str, referral_id: &str) -> Record {
+pub(super) fn pointer(pk: String, kind: &str, referral_id: &str) -> Record {
     let mut record = Record::new(pk, kind, kind);
     record.target = Some(referral_id.to_string());
     record
@@ -93,7 +93,7 @@ impl DynamoStore {
         Ok(record)
     }
 
-    fn delete_step(&self, pk: String, sk: &str) -> Result<Step, StoreError> {
+    pub(super) fn delete_step(&self, pk: String, sk: &str) -> Result<Step, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk))
@@ -132,11 +132,7 @@ impl DynamoStore {
 
     /// The referral a pointer item points at.
     async fn follow(&self, pointer_pk: &str, kind: &str) -> Result<Option<Referral>, StoreError> {
-        let Some(target) = self
-            .get_record(pointer_pk, kind)
-            .await?
-            .and_then(|record| record.target)
-        else {
+        let Some(target) = self.pointer_target(pointer_pk, kind).await? else {
             return Ok(None);
         };
         self.get_doc(&referral_pk(&target), "REFERRAL").await
@@ -238,6 +234,15 @@ impl ReferralStore for DynamoStore {
         code: &str,
     ) -> Result<Option<Referral>, StoreError> {
         self.follow(&code_pk(program_id, code), "CODE").await
+    }
+
+    async fn find_referral_by_referee(
+        &self,
+        program_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        self.follow(&referee_pk(program_id, user_id), "REFEREE")
+            .await
     }
 
     async fn find_open_referral(
