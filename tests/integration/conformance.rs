@@ -923,7 +923,7 @@ pub async fn participants_page_newest_first_and_deleting_frees_their_keys(store:
     let deleted = event(&program, "participant.deleted", json!({}), start_time());
     assert!(
         store
-            .delete_participant(gone, &[deleted.clone()])
+            .delete_participant(gone, std::slice::from_ref(&deleted))
             .await
             .unwrap()
     );
