@@ -145,7 +145,11 @@ async fn full_lifecycle_create_milestones_complete_claim_stats_leaderboard() {
     let events = t.events().await;
     assert_eq!(
         events[0].data,
-        json!({"referral_code": code, "referrer_id": "user_123", "referral_url": format!("https://shop.example/r/{code}")})
+        json!({
+            "referral_code": code, "referrer_id": "user_123",
+            "referral_url": format!("https://shop.example/r/{code}"),
+            "message": format!("user_123 got referral code {code}."),
+        })
     );
     let completion = &events[3].data;
     assert_eq!(completion["referred_user_id"], "user_456");

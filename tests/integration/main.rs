@@ -9,5 +9,6 @@ mod lambda_runtime;
 mod local_process;
 mod local_webhooks;
 mod openapi;
+mod participants;
 mod races;
 mod webhooks;

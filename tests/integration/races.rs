@@ -100,3 +100,64 @@ async fn racing_claims_emit_one_reward_claimed() {
         "{names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_joins_with_one_code_each_get_their_own_referral() {
+    let t = TestApp::new().await;
+    let ann = t
+        .secret(
+            "POST",
+            "/v1/participants",
+            Some(json!({"email": "ann@example.com"})),
+        )
+        .await
+        .body;
+    let code = ann["referral_code"].as_str().unwrap();
+    let url = format!("{}/v1/participants", t.serve().await);
+    let client = reqwest::Client::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let joins: Vec<_> = (0..20)
+        .map(|n| {
+            let body = json!({"email": format!("friend{n}@example.com"), "referral_code": code});
+            let request = client
+                .post(&url)
+                .header("X-API-Key", &t.secret_key)
+                .json(&body);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let response = request.send().await.unwrap();
+                (
+                    response.status().as_u16(),
+                    response.json::<Value>().await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut referrals = std::collections::BTreeSet::new();
+    for join in joins {
+        let (status, body) = join.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let via = body["referred_via"].as_str().unwrap().to_string();
+        let referral = t
+            .secret("GET", &format!("/v1/api/referral/{via}"), None)
+            .await
+            .body;
+        assert_eq!(referral["referred_user_id"], body["id"], "{referral}");
+        referrals.insert(via);
+    }
+    assert_eq!(referrals.len(), 20, "one referral per newcomer");
+    let ann_now = t
+        .secret(
+            "GET",
+            &format!("/v1/participants/{}", ann["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(ann_now["referrals_count"], 20);
+    let names = t.event_names().await;
+    let count = |name: &str| names.iter().filter(|e| *e == name).count();
+    assert_eq!(count("referral.milestone_reached"), 20, "{names:?}");
+    assert_eq!(count("participant.created"), 21);
+}
