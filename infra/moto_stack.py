@@ -26,7 +26,7 @@ from cfnlint.decode import decode
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 STACK = "refwire"
-TABLE_KEYS = ["AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"]
+TABLE_KEYS = ["AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode"]
 
 
 def resources():
@@ -119,6 +119,8 @@ def check(endpoint, environment):
     table = dynamodb.describe_table(TableName=STACK)["Table"]
     indexes = sorted(index["IndexName"] for index in table["GlobalSecondaryIndexes"])
     assert indexes == ["gsi1", "gsi2", "gsi3"], indexes
+    local_indexes = [index["IndexName"] for index in table["LocalSecondaryIndexes"]]
+    assert local_indexes == ["lsi1"], local_indexes
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}, table
     ttl = dynamodb.describe_time_to_live(TableName=STACK)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "ttl" and ttl["TimeToLiveStatus"] == "ENABLED", ttl
@@ -126,7 +128,7 @@ def check(endpoint, environment):
     attributes = sqs.get_queue_attributes(QueueUrl=environment["REFWIRE_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 5, attributes
     assert attributes["VisibilityTimeout"] == "360", attributes
-    print("moto stack: table (3 GSIs, NEW_IMAGE stream, TTL), queues with redrive, schedule group, role: ok")
+    print("moto stack: table (3 GSIs, 1 LSI, NEW_IMAGE stream, TTL), queues with redrive, schedule group, role: ok")
 
 
 def main():

@@ -470,6 +470,14 @@ fn the_tests_create_the_table_template_yaml_declares() {
             );
         }
     }
+    let (local_index, local_sort) = refwire_aws::dynamo::table::LOCAL_INDEX;
+    assert!(template.contains(&format!("IndexName: {local_index}")));
+    for expected in [
+        format!("{{ AttributeName: {local_sort}, AttributeType: S }}"),
+        format!("{{ AttributeName: {local_sort}, KeyType: RANGE }}"),
+    ] {
+        assert!(template.contains(&expected), "{expected}");
+    }
     assert!(template.contains("StreamViewType: NEW_IMAGE"));
     assert!(template.contains("AttributeName: ttl"));
 }

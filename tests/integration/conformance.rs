@@ -15,6 +15,7 @@ use refwire_core::settings::ReferralSettings;
 use refwire_core::signing::generate_signing_secret;
 use refwire_core::time::Timestamp;
 use refwire_core::url_rules::TargetPolicy;
+use refwire_core::waitlists::{Signup, SignupChange, Waitlist};
 use refwire_core::webhook::{EnvelopeStyle, Webhook, WebhookFields};
 use refwire_tests::start_time;
 use serde_json::json;
@@ -981,6 +982,205 @@ pub async fn a_referral_is_found_by_its_referee(store: Arc<dyn Store>) {
     );
 }
 
+fn signup(waitlist: &Waitlist, participant_id: &str, key: &str) -> Signup {
+    let id = RandomIds.new_uuid();
+    Signup {
+        rank: format!("{key}#{id}"),
+        id,
+        waitlist_id: waitlist.id.clone(),
+        program_id: waitlist.program_id.clone(),
+        participant_id: participant_id.into(),
+        email: Some(format!("{participant_id}@example.com")),
+        name: None,
+        referral_code: "CODE".into(),
+        created_at: start_time(),
+        version: 1,
+    }
+}
+
+/// The waitlist as the next change writes it.
+fn bumped(waitlist: &Waitlist, count_change: i64) -> Waitlist {
+    let mut next = waitlist.clone();
+    next.signup_count = next.signup_count.saturating_add_signed(count_change);
+    next.version += 1;
+    next
+}
+
+fn creating(waitlist: &Waitlist, created: &Signup) -> SignupChange {
+    SignupChange {
+        waitlist: bumped(waitlist, 1),
+        created: Some(created.clone()),
+        moved: None,
+        deleted: None,
+        events: Vec::new(),
+    }
+}
+
+pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let mut waitlist = Waitlist {
+        id: RandomIds.new_uuid(),
+        program_id: program.id.clone(),
+        name: "Launch".into(),
+        boost: 2,
+        signup_count: 0,
+        created_at: start_time(),
+        version: 1,
+    };
+    store.insert_waitlist(&waitlist).await.unwrap();
+    assert_eq!(
+        store.get_waitlist(&program.id, &waitlist.id).await.unwrap(),
+        Some(waitlist.clone())
+    );
+    assert_eq!(
+        store.get_waitlist("prg_other", &waitlist.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_waitlists(&program.id).await.unwrap(),
+        vec![waitlist.clone()]
+    );
+
+    let mut signups = Vec::new();
+    for (participant, key) in [("p1", "V"), ("p2", "k"), ("p3", "t")] {
+        let created = signup(&waitlist, participant, key);
+        store
+            .write_signups(&creating(&waitlist, &created))
+            .await
+            .unwrap();
+        waitlist = bumped(&waitlist, 1);
+        signups.push(created);
+    }
+    let ranks = |list: Vec<Signup>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let all = store.signups_from(&waitlist.id, 0, 10).await.unwrap();
+    assert_eq!(all, signups);
+    assert_eq!(
+        ranks(store.signups_from(&waitlist.id, 1, 1).await.unwrap()),
+        [signups[1].id.clone()]
+    );
+    assert_eq!(
+        ranks(
+            store
+                .signups_before(&waitlist.id, &signups[2].rank, 5)
+                .await
+                .unwrap()
+        ),
+        [signups[1].id.clone(), signups[0].id.clone()],
+        "nearest first"
+    );
+    assert_eq!(
+        ranks(store.signups_before(&waitlist.id, "~", 1).await.unwrap()),
+        [signups[2].id.clone()]
+    );
+    for (index, signup) in signups.iter().enumerate() {
+        assert_eq!(
+            store
+                .count_before(&waitlist.id, &signup.rank)
+                .await
+                .unwrap(),
+            index as u64
+        );
+    }
+    assert_eq!(
+        store.find_signup(&waitlist.id, "p2").await.unwrap(),
+        Some(signups[1].clone())
+    );
+    assert_eq!(
+        store
+            .get_signup(&waitlist.id, &signups[1].id)
+            .await
+            .unwrap(),
+        Some(signups[1].clone())
+    );
+
+    // A change from a stale read of the waitlist loses and writes nothing.
+    let stale = SignupChange {
+        waitlist: bumped(&bumped(&waitlist, 0), 0),
+        ..creating(&waitlist, &signup(&waitlist, "p9", "z"))
+    };
+    assert!(matches!(
+        store.write_signups(&stale).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(store.find_signup(&waitlist.id, "p9").await.unwrap(), None);
+    // One signup per participant.
+    let twice = creating(&waitlist, &signup(&waitlist, "p1", "x"));
+    assert!(matches!(
+        store.write_signups(&twice).await,
+        Err(StoreError::ParticipantExists)
+    ));
+
+    // Moving the last one to the front rewrites its rank only; its event goes in the same write.
+    let mut moved = signups[2].clone();
+    moved.rank = format!("F#{}", moved.id);
+    moved.version += 1;
+    let moved_event = event(&program, "signup.position_changed", json!({}), start_time());
+    let change = SignupChange {
+        waitlist: bumped(&waitlist, 0),
+        created: None,
+        moved: Some(moved.clone()),
+        deleted: None,
+        events: vec![moved_event.clone()],
+    };
+    store.write_signups(&change).await.unwrap();
+    waitlist = bumped(&waitlist, 0);
+    assert_eq!(
+        store.get_event(&moved_event.id).await.unwrap(),
+        Some(moved_event)
+    );
+    assert_eq!(
+        ranks(store.signups_from(&waitlist.id, 0, 10).await.unwrap()),
+        [
+            moved.id.clone(),
+            signups[0].id.clone(),
+            signups[1].id.clone()
+        ]
+    );
+    // A move from a stale signup loses.
+    let mut stale_move = signups[2].clone();
+    stale_move.version += 1;
+    let change = SignupChange {
+        waitlist: bumped(&waitlist, 0),
+        created: None,
+        moved: Some(stale_move),
+        deleted: None,
+        events: Vec::new(),
+    };
+    assert!(matches!(
+        store.write_signups(&change).await,
+        Err(StoreError::VersionConflict)
+    ));
+
+    // Deleting frees the participant's place.
+    let change = SignupChange {
+        waitlist: bumped(&waitlist, -1),
+        created: None,
+        moved: None,
+        deleted: Some(signups[0].clone()),
+        events: Vec::new(),
+    };
+    store.write_signups(&change).await.unwrap();
+    waitlist = bumped(&waitlist, -1);
+    assert_eq!(store.find_signup(&waitlist.id, "p1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .count_before(&waitlist.id, &signups[1].rank)
+            .await
+            .unwrap(),
+        1
+    );
+    let stored = store
+        .get_waitlist(&program.id, &waitlist.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.signup_count, stored.version), (2, waitlist.version));
+    store
+        .write_signups(&creating(&waitlist, &signup(&waitlist, "p1", "zz")))
+        .await
+        .unwrap();
+}
+
 macro_rules! conformance_suite {
     ($adapter:ident, $factory:expr) => {
         mod $adapter {
@@ -1003,6 +1203,7 @@ macro_rules! conformance_suite {
                 participants_page_newest_first_and_deleting_frees_their_keys,
                 the_inbound_key_is_replaced_atomically,
                 a_referral_is_found_by_its_referee,
+                waitlist_order_changes_are_versioned_transactions,
             );
         }
     };

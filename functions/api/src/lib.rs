@@ -7,6 +7,7 @@ mod participants;
 mod programs;
 mod referrals;
 mod views;
+mod waitlists;
 mod webhooks;
 
 pub use error::ApiError;
@@ -90,6 +91,21 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/webhook/{token}/qualify",
             post(participants::inbound_qualify),
+        )
+        .route(
+            "/v1/waitlists",
+            post(waitlists::create).get(waitlists::list),
+        )
+        .route("/v1/waitlists/{id}", get(waitlists::get))
+        .route(
+            "/v1/waitlists/{id}/signups",
+            post(waitlists::join).get(waitlists::signups),
+        )
+        .route(
+            "/v1/waitlists/{id}/signups/{signup_id}",
+            get(waitlists::signup)
+                .patch(waitlists::move_signup)
+                .delete(waitlists::remove_signup),
         )
         .route("/api/v1/webhooks/subscribe", post(webhooks::subscribe))
         .route(

@@ -12,6 +12,9 @@ pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 pub const PARTICIPANT_CREATED: &str = "participant.created";
 pub const PARTICIPANT_QUALIFIED: &str = "participant.qualified";
 pub const PARTICIPANT_DELETED: &str = "participant.deleted";
+pub const SIGNUP_CREATED: &str = "signup.created";
+pub const SIGNUP_POSITION_CHANGED: &str = "signup.position_changed";
+pub const SIGNUP_DELETED: &str = "signup.deleted";
 pub const WEBHOOK_TEST: &str = "test";
 
 /// Prefixes of Refwire's own events, which `POST /v1/events` may not publish.
@@ -34,6 +37,9 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
     PARTICIPANT_CREATED,
     PARTICIPANT_QUALIFIED,
     PARTICIPANT_DELETED,
+    SIGNUP_CREATED,
+    SIGNUP_POSITION_CHANGED,
+    SIGNUP_DELETED,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,10 @@ pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 pub trait Ids: Send + Sync {
     fn new_id(&self, prefix: &str) -> String;
     fn referral_code(&self, length: usize) -> String;
+    /// A random (version 4) UUID, for ids that ReferralLoop's payloads show as UUIDs.
+    fn new_uuid(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
 }
 
 pub struct RandomIds;

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod signing;
 pub mod time;
 pub mod url_rules;
+pub mod waitlists;
 pub mod webhook;
 pub mod webhooks;
 

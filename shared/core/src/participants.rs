@@ -251,6 +251,16 @@ impl Participants<'_> {
         request: NewParticipant,
     ) -> Result<(Participant, bool), Error> {
         principal.require_secret()?;
+        self.join_with_any_key(principal, request).await
+    }
+
+    /// [`Participants::join`] for callers that already decided a publishable key may join (a
+    /// waitlist signup form).
+    pub(crate) async fn join_with_any_key(
+        &self,
+        principal: &Principal,
+        request: NewParticipant,
+    ) -> Result<(Participant, bool), Error> {
         let request = request.validated()?;
         let program = self.app.program(principal).await?;
         let settings = &program.settings;

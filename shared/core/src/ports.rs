@@ -10,6 +10,7 @@ use crate::program::{ApiKeyRecord, Program};
 use crate::referral::{Referral, ReferralStatus};
 use crate::settings::ReferralSettings;
 use crate::time::Timestamp;
+use crate::waitlists::{Signup, SignupChange, Waitlist};
 use crate::webhook::Webhook;
 use async_trait::async_trait;
 use std::time::Duration;
@@ -240,6 +241,50 @@ pub trait ParticipantStore: Send + Sync {
     ) -> Result<ParticipantPage, StoreError>;
 }
 
+/// Waitlists and their signups. The order is the byte order of `Signup::rank`.
+#[async_trait]
+pub trait WaitlistStore: Send + Sync {
+    async fn insert_waitlist(&self, waitlist: &Waitlist) -> Result<(), StoreError>;
+    async fn get_waitlist(
+        &self,
+        program_id: &str,
+        waitlist_id: &str,
+    ) -> Result<Option<Waitlist>, StoreError>;
+    /// A program's waitlists, oldest first.
+    async fn list_waitlists(&self, program_id: &str) -> Result<Vec<Waitlist>, StoreError>;
+    async fn get_signup(
+        &self,
+        waitlist_id: &str,
+        signup_id: &str,
+    ) -> Result<Option<Signup>, StoreError>;
+    /// The participant's signup in the waitlist, if any.
+    async fn find_signup(
+        &self,
+        waitlist_id: &str,
+        participant_id: &str,
+    ) -> Result<Option<Signup>, StoreError>;
+    /// Signups in order, skipping the first `offset`.
+    async fn signups_from(
+        &self,
+        waitlist_id: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<Signup>, StoreError>;
+    /// Up to `limit` signups ranked just before `rank`, nearest first.
+    async fn signups_before(
+        &self,
+        waitlist_id: &str,
+        rank: &str,
+        limit: u32,
+    ) -> Result<Vec<Signup>, StoreError>;
+    /// How many signups rank before `rank` (a position is this plus one).
+    async fn count_before(&self, waitlist_id: &str, rank: &str) -> Result<u64, StoreError>;
+    /// Writes a change of the order in one transaction: `VersionConflict` when the waitlist's (or
+    /// the moved signup's) stored version is not one below; `ParticipantExists` when the created
+    /// signup's participant already has one in the waitlist.
+    async fn write_signups(&self, change: &SignupChange) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// A program's outbox events in the order they were written, after the event id `after`.
@@ -343,11 +388,23 @@ pub trait Sender: Send + Sync {
 
 /// Everything the use cases need, as one object.
 pub trait Store:
-    ProgramStore + ReferralStore + ParticipantStore + EventStore + WebhookStore + DeliveryStore
+    ProgramStore
+    + ReferralStore
+    + ParticipantStore
+    + WaitlistStore
+    + EventStore
+    + WebhookStore
+    + DeliveryStore
 {
 }
 
 impl<T> Store for T where
-    T: ProgramStore + ReferralStore + ParticipantStore + EventStore + WebhookStore + DeliveryStore
+    T: ProgramStore
+        + ReferralStore
+        + ParticipantStore
+        + WaitlistStore
+        + EventStore
+        + WebhookStore
+        + DeliveryStore
 {
 }

@@ -7,6 +7,7 @@ mod participants;
 mod queue;
 mod referrals;
 mod schema;
+mod waitlists;
 mod webhooks;
 mod workers;
 

@@ -101,6 +101,26 @@ CREATE TRIGGER referral_code_is_free BEFORE INSERT ON referrals
 WHEN EXISTS (SELECT 1 FROM participants WHERE program_id = NEW.program_id AND code = NEW.code)
 BEGIN SELECT RAISE(ABORT, 'code taken'); END;
 "#,
+    r#"
+CREATE TABLE waitlists (
+    id TEXT PRIMARY KEY,
+    program_id TEXT NOT NULL REFERENCES programs (id),
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX waitlists_by_program ON waitlists (program_id);
+-- A signup's place is the byte order of its rank (BINARY collation).
+CREATE TABLE signups (
+    id TEXT PRIMARY KEY,
+    waitlist_id TEXT NOT NULL REFERENCES waitlists (id),
+    participant_id TEXT NOT NULL,
+    rank TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (waitlist_id, participant_id),
+    UNIQUE (waitlist_id, rank)
+);
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {

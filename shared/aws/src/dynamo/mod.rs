@@ -12,6 +12,7 @@ mod participants;
 mod programs;
 mod referrals;
 pub mod table;
+mod waitlists;
 mod webhooks;
 
 use aws_sdk_dynamodb::Client;
@@ -332,6 +333,9 @@ struct Record {
     /// A referrer guard's pending referrals: referral id -> expiry in ms (`i64::MAX`: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<HashMap<String, i64>>,
+    /// A signup's rank: the sort key of the local index `lsi1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lsi1sk: Option<String>,
     /// A participant's referrals count, kept beside its doc so joins can add to it atomically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     referrals_count: Option<u64>,

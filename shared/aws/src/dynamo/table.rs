@@ -1,12 +1,12 @@
-//! The table's shape, as template.yaml declares it: keys, the three GSIs, the stream and TTL. Tests
+//! The table's shape, as template.yaml declares it: keys, the three GSIs, the LSI, the stream and TTL. Tests
 //! and the moto bootstrap create it from here.
 
 use super::unavailable;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use refwire_core::StoreError;
 
@@ -17,6 +17,9 @@ pub const KEYS: [(Option<&str>, &str, &str); 4] = [
     (Some("gsi2"), "gsi2pk", "gsi2sk"),
     (Some("gsi3"), "gsi3pk", "gsi3sk"),
 ];
+
+/// The local index (same partition as the table, strongly consistent reads): (name, sort key).
+pub const LOCAL_INDEX: (&str, &str) = ("lsi1", "lsi1sk");
 
 fn key_schema(partition: &str, sort: &str) -> Result<Vec<KeySchemaElement>, StoreError> {
     [(partition, KeyType::Hash), (sort, KeyType::Range)]
@@ -72,6 +75,27 @@ pub async fn create(client: &Client, name: &str) -> Result<(), StoreError> {
             }
         }
     }
+    let (local_index, local_sort) = LOCAL_INDEX;
+    request = request
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(local_sort)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)?,
+        )
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(local_index)
+                .set_key_schema(Some(key_schema("pk", local_sort)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(unavailable)?,
+        );
     request.send().await.map_err(unavailable)?;
     client
         .update_time_to_live()
