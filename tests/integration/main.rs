@@ -11,4 +11,5 @@ mod local_webhooks;
 mod openapi;
 mod participants;
 mod races;
+mod waitlists;
 mod webhooks;

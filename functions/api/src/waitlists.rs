@@ -69,7 +69,7 @@ impl<'a> SignupView<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWaitlist {
-    name: String,
+    name: Option<String>,
     boost: Option<u32>,
 }
 
@@ -78,10 +78,10 @@ pub async fn create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<CreateWaitlist>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let waitlist = app
-        .waitlists()
-        .create(&caller, &body.name, body.boost)
-        .await?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::validation("name", "name is required"))?;
+    let waitlist = app.waitlists().create(&caller, &name, body.boost).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!(WaitlistView::of(&waitlist))),
@@ -106,7 +106,7 @@ pub async fn get(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinWaitlist {
-    email: String,
+    email: Option<String>,
     name: Option<String>,
     referral_code: Option<String>,
     metadata: Option<Value>,
@@ -120,7 +120,7 @@ pub async fn join(
     JsonBody(body): JsonBody<JoinWaitlist>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let person = NewParticipant {
-        email: Some(body.email),
+        email: body.email,
         name: body.name,
         referral_code: body.referral_code,
         metadata: body.metadata,
@@ -171,7 +171,7 @@ pub async fn signup(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoveSignup {
-    position: u64,
+    position: Option<u64>,
 }
 
 pub async fn move_signup(
@@ -180,9 +180,12 @@ pub async fn move_signup(
     Path((id, signup_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<MoveSignup>,
 ) -> ApiResult<Json<Value>> {
+    let position = body
+        .position
+        .ok_or_else(|| ApiError::validation("position", "position is required"))?;
     let placed = app
         .waitlists()
-        .move_to(&caller, &id, &signup_id, body.position)
+        .move_to(&caller, &id, &signup_id, position)
         .await?;
     Ok(Json(json!(SignupView::of(&placed))))
 }
