@@ -618,3 +618,108 @@ async fn bad_participant_input_is_a_clear_4xx_and_changes_nothing() {
         before_list
     );
 }
+
+#[tokio::test]
+async fn a_referral_factory_style_outbound_webhook_sends_the_selected_participant_fields() {
+    use refwire_tests::receiver::Receiver;
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let field_map = json!({
+        "referrer.id": "referrer_id", "referrer.code": "referrer_code",
+        "referrer.name": "referrer_first_name", "referrer.email": "referrer_email",
+        "participant.id": "id", "participant.code": "code", "participant.name": "first_name",
+        "participant.email": "email", "participant.url": "url",
+        "participant.source_label": "source", "participant.date": "date",
+        "participant.referrals_count": "referrals_count",
+    });
+    t.create_webhook(
+        &receiver.url,
+        json!({"events": ["participant.created"], "method": "GET", "field_map": field_map, "hidden_fields": {"campaign_id": "4815"}}),
+    )
+    .await;
+    let jessica = join(
+        &t,
+        json!({"email": "support+jessica@example.com", "name": "Jessica"}),
+    )
+    .await;
+    let byron = join(
+        &t,
+        json!({"email": "support+byron@example.com", "name": "Byron", "referral_code": jessica["referral_code"]}),
+    )
+    .await;
+    t.pump().await;
+    let queries: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|request| request.uri.query().unwrap().to_string())
+        .collect();
+    assert_eq!(queries.len(), 2);
+    let query = queries
+        .iter()
+        .find(|query| query.contains("first_name=Byron"))
+        .unwrap()
+        .clone();
+    let expected = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("referrer_id", jessica["id"].as_str().unwrap()),
+            ("referrer_code", jessica["referral_code"].as_str().unwrap()),
+            ("referrer_first_name", "Jessica"),
+            ("referrer_email", "support+jessica@example.com"),
+            ("id", byron["id"].as_str().unwrap()),
+            ("code", byron["referral_code"].as_str().unwrap()),
+            ("first_name", "Byron"),
+            ("email", "support+byron@example.com"),
+            ("url", byron["referral_url"].as_str().unwrap()),
+            ("source", "Referred"),
+            ("date", "2026-04-08"),
+            ("referrals_count", "0"),
+            ("campaign_id", "4815"),
+        ])
+        .finish();
+    assert_eq!(query, expected);
+    // A direct participant has no referrer: those fields are sent empty, never dropped.
+    let direct = queries
+        .iter()
+        .find(|query| query.contains("first_name=Jessica"))
+        .unwrap();
+    assert!(
+        direct.starts_with("referrer_id=&referrer_code=&"),
+        "{direct}"
+    );
+}
+
+#[tokio::test]
+async fn field_maps_never_send_a_name_twice() {
+    let t = TestApp::new().await;
+    let before = t.secret("GET", "/v1/webhooks", None).await.body;
+    for (fields, field) in [
+        (
+            json!({"field_map": {"participant.id": "id", "referrer.id": "id"}}),
+            "field_map",
+        ),
+        (
+            json!({"field_map": {"participant.id": "campaign_id"}, "hidden_fields": {"campaign_id": "1"}}),
+            "field_map",
+        ),
+    ] {
+        let mut body = json!({"name": "rf", "url": "https://hooks.example.com/rf", "events": ["participant.created"]});
+        for (name, value) in fields.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        let refused = t.secret("POST", "/v1/webhooks", Some(body)).await;
+        assert_eq!(refused.status, 400, "{refused:?}");
+        assert_eq!(refused.body["error"]["field"], field, "{refused:?}");
+    }
+    let duplicate_source = r#"{"name": "rf", "url": "https://hooks.example.com/rf", "events": ["*"], "field_map": {"participant.id": "id", "participant.id": "other"}}"#;
+    let refused = t
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(&t.secret_key),
+            Some(duplicate_source),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.body["error"]["field"], "field_map");
+    assert_eq!(t.secret("GET", "/v1/webhooks", None).await.body, before);
+}

@@ -26,16 +26,17 @@ pub fn build_request(
     attempt: u32,
     now: Timestamp,
 ) -> OutgoingRequest {
-    let data = shape_data(webhook, &event.data);
+    let data = shape_data(webhook, event);
+    let with_envelope = webhook.field_map.is_none();
     let (url, body, signed, content_type) = match (webhook.method, webhook.format) {
         (HttpMethod::Get, _) => {
-            let query = form_encode(event, &data);
+            let query = form_encode(event, &data, with_envelope);
             let separator = if webhook.url.contains('?') { '&' } else { '?' };
             let url = format!("{}{separator}{query}", webhook.url);
             (url, Vec::new(), query.into_bytes(), None)
         }
         (HttpMethod::Post, PayloadFormat::Form) => {
-            let body = form_encode(event, &data).into_bytes();
+            let body = form_encode(event, &data, with_envelope).into_bytes();
             let content_type = "application/x-www-form-urlencoded";
             (webhook.url.clone(), body.clone(), body, Some(content_type))
         }
@@ -89,22 +90,39 @@ pub fn build_request(
     }
 }
 
-/// Applies the webhook's field selection/renaming and hidden (static) fields to the event data.
-fn shape_data(webhook: &Webhook, data: &Value) -> Value {
-    let Value::Object(fields) = data else {
-        return data.clone();
-    };
+/// The fields a webhook sends. With a field map: exactly its selections, in its order (a source
+/// the event lacks is null), then the hidden fields. Without one: the event data's own fields, then
+/// the hidden fields. A name given twice is sent once, with the later value.
+fn shape_data(webhook: &Webhook, event: &OutboxEvent) -> Value {
     let mut shaped: Map<String, Value> = match &webhook.field_map {
         Some(map) => map
             .iter()
-            .filter_map(|(from, to)| fields.get(from).map(|value| (to.clone(), value.clone())))
+            .map(|(source, target)| (target.to_string(), field_value(event, source)))
             .collect(),
-        None => fields.clone(),
+        None => match &event.data {
+            Value::Object(fields) => fields.clone(),
+            other => return other.clone(),
+        },
     };
     for (name, value) in &webhook.hidden_fields {
         shaped.insert(name.clone(), Value::String(value.clone()));
     }
     Value::Object(shaped)
+}
+
+/// A field map source: `$id`, `$event` or `$timestamp` (the envelope's), else a dotted path into
+/// the event data, e.g. `participant.email`.
+fn field_value(event: &OutboxEvent, source: &str) -> Value {
+    match source {
+        "$id" => Value::String(event.id.clone()),
+        "$event" => Value::String(event.event.clone()),
+        "$timestamp" => Value::String(time::format(&event.timestamp)),
+        path => path
+            .split('.')
+            .try_fold(&event.data, |value, key| value.get(key))
+            .cloned()
+            .unwrap_or(Value::Null),
+    }
 }
 
 fn json_envelope(webhook: &Webhook, event: &OutboxEvent, data: Value) -> String {
@@ -124,21 +142,29 @@ fn json_envelope(webhook: &Webhook, event: &OutboxEvent, data: Value) -> String 
     envelope.to_string()
 }
 
-/// `id`, `event`, `timestamp`, then each data field; nested values as compact JSON.
-fn form_encode(event: &OutboxEvent, data: &Value) -> String {
+/// Form fields: without a field map `id`, `event` and `timestamp` come first (a data field of the
+/// same name takes its place); then each field. Nested values as compact JSON, null as empty.
+fn form_encode(event: &OutboxEvent, data: &Value, with_envelope: bool) -> String {
+    let mut fields = Map::new();
+    if with_envelope {
+        fields.insert("id".into(), Value::String(event.id.clone()));
+        fields.insert("event".into(), Value::String(event.event.clone()));
+        fields.insert(
+            "timestamp".into(),
+            Value::String(time::format(&event.timestamp)),
+        );
+    }
+    if let Value::Object(data) = data {
+        fields.extend(data.clone());
+    }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("id", &event.id);
-    form.append_pair("event", &event.event);
-    form.append_pair("timestamp", &time::format(&event.timestamp));
-    if let Value::Object(fields) = data {
-        for (name, value) in fields {
-            let text = match value {
-                Value::String(text) => text.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            form.append_pair(name, &text);
-        }
+    for (name, value) in &fields {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        form.append_pair(name, &text);
     }
     form.finish()
 }

@@ -31,6 +31,16 @@ pub enum Source {
     Referred,
 }
 
+impl Source {
+    /// As Referral Factory's outbound webhooks write it (`source=Referred`).
+    fn label(self) -> &'static str {
+        match self {
+            Source::Direct => "Direct",
+            Source::Referred => "Referred",
+        }
+    }
+}
+
 /// Who someone is, as events carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantSummary {
@@ -106,6 +116,7 @@ impl Participant {
             "code": self.referral_code,
             "url": self.referral_url,
             "source": self.source,
+            "source_label": self.source.label(),
             "referred_by": self.referred_by,
             "referrals_count": self.referrals_count,
             "qualified": self.qualified,
@@ -728,6 +739,85 @@ mod tests {
         let mut blank_user = request();
         blank_user.user_id = Some(" ".into());
         assert_eq!(field(blank_user), Some("user_id"));
+    }
+
+    /// Referral Factory's documented example of an outbound webhook (a GET with the fields in the
+    /// query string), made from a participant.created event with the same people in it.
+    #[test]
+    fn a_field_map_reproduces_referral_factorys_outbound_example() {
+        use crate::outgoing::build_request;
+        use crate::url_rules::TargetPolicy;
+        use crate::webhook::{EnvelopeStyle, HttpMethod, Webhook, WebhookFields};
+        use chrono::TimeZone;
+        const EXAMPLE: &str = "referrer_id=261470&referrer_code=zgLAYb&referrer_first_name=Jessica&referrer_email=support%2Bjessica%40referral-factory.com&id=261471&code=zruTPh&first_name=Byron&email=support%2Bbyron%40referral-factory.com&url=https%3A%2F%2Fwebhooks.referral-factory.com%2FzruTPh%2Fjoin&source=Referred&date=2022-06-09&referrals_count=0&campaign_id=4815";
+        let joined = chrono::Utc.with_ymd_and_hms(2022, 6, 9, 12, 0, 0).unwrap();
+        let byron = Participant {
+            id: "261471".into(),
+            program_id: "prg_1".into(),
+            user_id: None,
+            email: Some("support+byron@referral-factory.com".into()),
+            name: Some("Byron".into()),
+            referral_code: "zruTPh".into(),
+            referral_url: "https://webhooks.referral-factory.com/zruTPh/join".into(),
+            referred_by: Some("261470".into()),
+            referred_via: Some("R1".into()),
+            source: Source::Referred,
+            referrals_count: 0,
+            qualified: false,
+            qualified_at: None,
+            metadata: None,
+            created_at: joined,
+            version: 1,
+        };
+        let jessica = ParticipantSummary {
+            id: "261470".into(),
+            email: Some("support+jessica@referral-factory.com".into()),
+            name: Some("Jessica".into()),
+            code: "zgLAYb".into(),
+        };
+        let change = byron.change(events::PARTICIPANT_CREATED, Some(&jessica), String::new());
+        let event = crate::events::OutboxEvent {
+            id: "evt_1".into(),
+            program_id: "prg_1".into(),
+            event: change.event.into(),
+            timestamp: joined,
+            data: change.data,
+            target_webhook: None,
+        };
+        let field_map = json!({
+            "referrer.id": "referrer_id", "referrer.code": "referrer_code",
+            "referrer.name": "referrer_first_name", "referrer.email": "referrer_email",
+            "participant.id": "id", "participant.code": "code", "participant.name": "first_name",
+            "participant.email": "email", "participant.url": "url",
+            "participant.source_label": "source", "participant.date": "date",
+            "participant.referrals_count": "referrals_count",
+        });
+        let fields = WebhookFields {
+            name: Some("Referral Factory".into()),
+            url: Some("https://hooks.example.com/new-user".into()),
+            events: Some(vec![events::PARTICIPANT_CREATED.into()]),
+            method: Some(HttpMethod::Get),
+            field_map: Some(Some(serde_json::from_value(field_map).unwrap())),
+            hidden_fields: Some([("campaign_id".to_string(), "4815".to_string())].into()),
+            ..WebhookFields::default()
+        };
+        let webhook = Webhook::create(
+            fields,
+            "wh_1".into(),
+            "prg_1".into(),
+            crate::signing::generate_signing_secret(),
+            EnvelopeStyle::Refwire,
+            crate::retry::DEFAULT_RETRY_SCHEDULE.to_vec(),
+            TargetPolicy::Strict,
+            joined,
+        )
+        .unwrap();
+        let request = build_request(&webhook, &event, 1, joined);
+        assert_eq!(
+            request.url,
+            format!("https://hooks.example.com/new-user?{EXAMPLE}")
+        );
+        assert!(request.body.is_empty());
     }
 
     #[test]

@@ -56,6 +56,61 @@ pub enum EnvelopeStyle {
     ReferralLoop { waitlist_id: Option<String> },
 }
 
+/// Which fields a webhook sends and what it calls them, in the order they are sent (a JSON object
+/// from source to name). A source is a dotted path into the event data (`referrer.email`) or one
+/// of the envelope's `$id`, `$event`, `$timestamp`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldMap(Vec<(String, String)>);
+
+impl FieldMap {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(source, target)| (source.as_str(), target.as_str()))
+    }
+}
+
+impl Serialize for FieldMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (source, target) in &self.0 {
+            map.serialize_entry(source, target)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = FieldMap;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object from source field to the name it is sent as")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FieldMap, A::Error> {
+                let mut entries: Vec<(String, String)> = Vec::new();
+                while let Some((source, target)) = map.next_entry::<String, String>()? {
+                    if entries.iter().any(|(seen, _)| *seen == source) {
+                        return Err(serde::de::Error::custom(format!(
+                            "{source:?} is listed twice"
+                        )));
+                    }
+                    entries.push((source, target));
+                }
+                Ok(FieldMap(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreviousSecret {
     pub secret: String,
@@ -77,8 +132,9 @@ pub struct Webhook {
     pub headers: BTreeMap<String, String>,
     pub method: HttpMethod,
     pub format: PayloadFormat,
-    /// Data fields to send, renamed: `{"referral_code": "code"}`. `None` sends every field as is.
-    pub field_map: Option<BTreeMap<String, String>>,
+    /// Fields to send and their names, in order: `{"participant.email": "email"}`. `None` sends
+    /// the envelope and every data field as is.
+    pub field_map: Option<FieldMap>,
     /// Static fields added to every payload.
     pub hidden_fields: BTreeMap<String, String>,
     pub envelope: EnvelopeStyle,
@@ -110,7 +166,7 @@ pub struct WebhookFields {
     pub method: Option<HttpMethod>,
     pub format: Option<PayloadFormat>,
     #[serde(default, deserialize_with = "crate::settings::present")]
-    pub field_map: Option<Option<BTreeMap<String, String>>>,
+    pub field_map: Option<Option<FieldMap>>,
     pub hidden_fields: Option<BTreeMap<String, String>>,
 }
 
@@ -237,14 +293,23 @@ impl Webhook {
         RetrySchedule::new(self.retry_schedule.clone())
             .map_err(|err| Error::validation("retry_schedule", err.to_string()))?;
         validate_headers(&self.headers)?;
-        for (field, map) in [
-            ("field_map", self.field_map.as_ref()),
-            ("hidden_fields", Some(&self.hidden_fields)),
-        ] {
-            if let Some(map) = map {
-                validate_field_names(field, map)?;
+        if let Some(map) = &self.field_map {
+            validate_field_names("field_map", map.iter())?;
+            let mut targets = std::collections::BTreeSet::new();
+            for (_, target) in map.iter() {
+                if !targets.insert(target) || self.hidden_fields.contains_key(target) {
+                    return Err(Error::validation(
+                        "field_map",
+                        format!("{target:?} is sent twice: each field name may appear once"),
+                    ));
+                }
             }
         }
+        let hidden = self
+            .hidden_fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        validate_field_names("hidden_fields", hidden)?;
         Ok(())
     }
 
@@ -361,8 +426,11 @@ fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), Error> {
     Ok(())
 }
 
-fn validate_field_names(field: &'static str, map: &BTreeMap<String, String>) -> Result<(), Error> {
-    if map.len() > MAX_FIELDS {
+fn validate_field_names<'a>(
+    field: &'static str,
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), Error> {
+    if entries.len() > MAX_FIELDS {
         return Err(Error::validation(
             field,
             format!("at most {MAX_FIELDS} entries"),
@@ -371,7 +439,8 @@ fn validate_field_names(field: &'static str, map: &BTreeMap<String, String>) -> 
     let valid = |name: &str| {
         !name.is_empty() && name.len() <= 100 && !name.bytes().any(|b| b.is_ascii_control())
     };
-    if map.iter().any(|(key, value)| {
+    let mut entries = entries;
+    if entries.any(|(key, value)| {
         !valid(key) || value.len() > 1024 || (field == "field_map" && !valid(value))
     }) {
         return Err(Error::validation(
