@@ -73,11 +73,11 @@ struct ScriptReceiver {
 }
 
 impl ScriptReceiver {
-    fn start(program: &str, script: &str, port: u16, secret_env: (&str, &str)) -> ScriptReceiver {
+    fn start(program: &str, script: &str, port: u16, env: &[(&str, &str)]) -> ScriptReceiver {
         let mut child = Command::new(program)
             .arg(receivers_dir().join(script))
             .env("PORT", port.to_string())
-            .env(secret_env.0, secret_env.1)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -118,10 +118,6 @@ fn receivers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("receivers")
 }
 
-fn tool(env: &str, default: &str) -> String {
-    std::env::var(env).unwrap_or_else(|_| default.to_string())
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -159,22 +155,22 @@ async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_delive
         .post("/v1/webhooks", json!({"name": "python", "url": format!("http://127.0.0.1:{python_port}/webhooks"), "events": ["referral.*"]}))
         .await;
     let node = ScriptReceiver::start(
-        &tool("REFWIRE_TEST_NODE", "node"),
+        &refwire_tests::node(),
         "tolinku_receiver.mjs",
         node_port,
-        (
+        &[(
             "TOLINKU_WEBHOOK_SECRET",
             node_hook["signing_secret"].as_str().unwrap(),
-        ),
+        )],
     );
     let python = ScriptReceiver::start(
-        &tool("REFWIRE_TEST_PYTHON", "python3"),
+        &refwire_tests::python(),
         "standard_receiver.py",
         python_port,
-        (
+        &[(
             "WEBHOOK_SECRET",
             python_hook["signing_secret"].as_str().unwrap(),
-        ),
+        )],
     );
 
     api.complete_a_referral().await;
