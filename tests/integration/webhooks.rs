@@ -590,6 +590,49 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
 }
 
 #[tokio::test]
+async fn numbers_arrive_with_the_digits_the_caller_gave() {
+    let (t, receiver, _) =
+        app_with_receiver(json!({"events": ["link.clicked", "referral.completed"]})).await;
+    let settings = t
+        .call(
+            "PUT",
+            "/v1/api/referral/settings",
+            Some(&t.secret_key),
+            Some(r#"{"reward_type": "credit", "reward_value": 5}"#),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{settings:?}");
+    let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"e":1.50e-7}"#;
+    let published = t
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&t.secret_key),
+            Some(&format!(r#"{{"event": "link.clicked", "data": {data}}}"#)),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{published:?}");
+    complete_a_referral(&t).await;
+    t.pump().await;
+
+    let body_of = |name: &str| {
+        let request = receiver
+            .received()
+            .into_iter()
+            .find(|request| request.header("x-webhook-event") == name)
+            .unwrap();
+        String::from_utf8(request.body.to_vec()).unwrap()
+    };
+    let clicked = body_of("link.clicked");
+    assert!(
+        clicked.ends_with(&format!(r#","data":{data}}}"#)),
+        "{clicked}"
+    );
+    let completed = body_of("referral.completed");
+    assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
+}
+
+#[tokio::test]
 async fn custom_events_reach_subscribers_once_per_idempotency_key() {
     let t = TestApp::with_loopback_receivers().await;
     let receiver = Receiver::start().await;

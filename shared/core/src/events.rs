@@ -122,4 +122,26 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<OutboxEvent>(&stored).unwrap(), event);
     }
+
+    #[test]
+    fn envelope_keeps_the_digits_the_caller_gave() {
+        let data =
+            r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"w":-0.0,"e":1.50e-7}"#;
+        let event = OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            "link.clicked",
+            chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+            serde_json::from_str(data).unwrap(),
+        );
+        let stored: OutboxEvent =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert!(
+            stored
+                .envelope_json()
+                .ends_with(&format!(r#","data":{data}}}"#)),
+            "{}",
+            stored.envelope_json()
+        );
+    }
 }

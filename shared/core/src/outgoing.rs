@@ -205,6 +205,18 @@ mod tests {
     }
 
     #[test]
+    fn refwire_envelopes_keep_the_callers_digits() {
+        let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"10":1,"2":2}"#;
+        let request = build_request(&webhook(EnvelopeStyle::Refwire), &event(data), 1, start());
+        assert_eq!(
+            body(&request),
+            format!(
+                r#"{{"id":"evt_1","event":"link.clicked","timestamp":"2026-04-08T14:30:00.000Z","data":{data}}}"#
+            )
+        );
+    }
+
+    #[test]
     fn referral_loop_bodies_are_what_json_stringify_writes_back_signed_with_sha256_prefix() {
         let webhook = webhook(EnvelopeStyle::ReferralLoop { waitlist_id: None });
         let data =

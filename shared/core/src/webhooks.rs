@@ -3,6 +3,7 @@
 use crate::delivery::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
+use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::ports::DeliveryPage;
 use crate::referral::Change;
 use crate::retry::DEFAULT_RETRY_SCHEDULE;
@@ -215,6 +216,9 @@ impl Refwire {
                 "data",
                 "must be a JSON object of at most 64 KB",
             ));
+        }
+        if !js_json::numbers_fit_in_doubles(&data) {
+            return Err(Error::validation("data", NUMBER_OUT_OF_RANGE));
         }
         if idempotency_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
             return Err(Error::validation(
