@@ -213,6 +213,59 @@ async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_delive
 }
 
 #[tokio::test]
+async fn a_receiver_holding_the_old_secret_verifies_until_the_rotation_grace_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
+    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let port = free_port();
+    let hook = api
+        .post("/v1/webhooks", json!({"name": "node", "url": format!("http://127.0.0.1:{port}/webhooks/tolinku"), "events": ["referral.created"]}))
+        .await;
+    let old_secret = hook["signing_secret"].as_str().unwrap();
+    let node = ScriptReceiver::start(
+        &refwire_tests::node(),
+        "tolinku_receiver.mjs",
+        port,
+        &[("TOLINKU_WEBHOOK_SECRET", old_secret)],
+    );
+    let grace = Duration::from_secs(6);
+    let rotate = format!(
+        "/v1/webhooks/{}/rotate-secret",
+        hook["id"].as_str().unwrap()
+    );
+    let rotated = api
+        .post(&rotate, json!({"grace_seconds": grace.as_secs()}))
+        .await;
+    let rotated_at = Instant::now();
+    assert_ne!(rotated["signing_secret"].as_str(), Some(old_secret));
+
+    api.post("/v1/api/referral/create", json!({"user_id": "user_1"}))
+        .await;
+    wait_until("the delivery during the grace period arrived", || {
+        node.seen().len() == 1
+    })
+    .await;
+    assert!(
+        rotated_at.elapsed() < grace,
+        "the first delivery came too late to be inside the grace period"
+    );
+    assert_eq!(node.seen()[0]["verified"], true, "{:?}", node.seen());
+
+    tokio::time::sleep(grace.saturating_sub(rotated_at.elapsed()) + Duration::from_secs(1)).await;
+    api.post("/v1/api/referral/create", json!({"user_id": "user_2"}))
+        .await;
+    wait_until("the delivery after the grace period arrived", || {
+        node.seen().len() == 2
+    })
+    .await;
+    assert_eq!(
+        node.seen()[1]["verified"],
+        false,
+        "after the grace period the header is signed with the new secret only"
+    );
+}
+
+#[tokio::test]
 async fn a_kill_9_mid_retry_loses_no_job_and_never_resends_after_success() {
     let dir = tempfile::tempdir().unwrap();
     let data_file = dir.path().join("refwire.db");

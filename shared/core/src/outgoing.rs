@@ -56,7 +56,7 @@ pub fn build_request(
         .into_iter()
         .filter_map(|secret| SigningKey::parse(secret).ok())
         .collect();
-    let single_signature = legacy_hex_signature(&webhook.secret, &signed);
+    let single_signature = legacy_hex_signature(webhook.single_signature_secret(now), &signed);
     let single_signature = match webhook.envelope {
         EnvelopeStyle::Refwire => single_signature,
         // ReferralLoop documents the header as `X-Webhook-Signature: sha256=abc123...`.
@@ -152,10 +152,10 @@ fn form_encode(event: &OutboxEvent, data: &Value) -> String {
 mod tests {
     use super::*;
     use crate::retry::DEFAULT_RETRY_SCHEDULE;
-    use crate::signing::generate_signing_secret;
+    use crate::signing::{generate_signing_secret, verify_standard};
     use crate::url_rules::TargetPolicy;
     use crate::webhook::WebhookFields;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone};
 
     fn start() -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap()
@@ -202,6 +202,64 @@ mod tests {
 
     fn body(request: &OutgoingRequest) -> &str {
         std::str::from_utf8(&request.body).unwrap()
+    }
+
+    #[test]
+    fn the_single_signature_header_keeps_the_previous_secret_until_the_grace_period_ends() {
+        for envelope in [
+            EnvelopeStyle::Refwire,
+            EnvelopeStyle::ReferralLoop { waitlist_id: None },
+        ] {
+            let mut webhook = webhook(envelope.clone());
+            let old = webhook.secret.clone();
+            webhook
+                .rotate_secret(generate_signing_secret(), Some(3600), start())
+                .unwrap();
+            let new = webhook.secret.clone();
+            let prefix = match envelope {
+                EnvelopeStyle::Refwire => "",
+                EnvelopeStyle::ReferralLoop { .. } => "sha256=",
+            };
+            let during = start() + Duration::seconds(3599);
+            let after = start() + Duration::seconds(3600);
+            for (now, single_secret, standard_secrets) in
+                [(during, &old, vec![&new, &old]), (after, &new, vec![&new])]
+            {
+                let request = build_request(&webhook, &event("{}"), 1, now);
+                assert_eq!(
+                    header(&request, "X-Webhook-Signature"),
+                    format!(
+                        "{prefix}{}",
+                        legacy_hex_signature(single_secret, &request.body)
+                    )
+                );
+                let standard = header(&request, "webhook-signature");
+                assert_eq!(standard.split(' ').count(), standard_secrets.len());
+                for secret in standard_secrets {
+                    assert!(verify_standard(
+                        secret,
+                        "evt_1",
+                        now.timestamp(),
+                        &request.body,
+                        standard
+                    ));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rotation_without_grace_switches_every_header_at_once() {
+        let mut webhook = webhook(EnvelopeStyle::Refwire);
+        webhook
+            .rotate_secret(generate_signing_secret(), Some(0), start())
+            .unwrap();
+        let request = build_request(&webhook, &event("{}"), 1, start());
+        assert_eq!(
+            header(&request, "X-Webhook-Signature"),
+            legacy_hex_signature(&webhook.secret, &request.body)
+        );
+        assert_eq!(header(&request, "webhook-signature").split(' ').count(), 1);
     }
 
     #[test]

@@ -282,15 +282,26 @@ impl Webhook {
         RetrySchedule::new(self.retry_schedule.clone()).unwrap_or_default()
     }
 
-    /// The secrets that sign now: the current one, then a rotated-out one still in its grace period.
+    /// The secrets that sign the Standard Webhooks header now: the current one, then a rotated-out
+    /// one still in its grace period.
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
-        if let Some(previous) = &self.previous_secret
-            && previous.expires_at > now
-        {
-            secrets.push(&previous.secret);
-        }
+        secrets.extend(self.secret_in_grace(now));
         secrets
+    }
+
+    /// The one secret `X-Webhook-Signature` is made with now. That header carries one signature,
+    /// which receivers compare against the one secret they hold, so after a rotation it stays
+    /// with the rotated-out secret until the grace period ends, then moves to the current one.
+    pub fn single_signature_secret(&self, now: Timestamp) -> &str {
+        self.secret_in_grace(now).unwrap_or(&self.secret)
+    }
+
+    fn secret_in_grace(&self, now: Timestamp) -> Option<&str> {
+        self.previous_secret
+            .as_ref()
+            .filter(|previous| previous.expires_at > now)
+            .map(|previous| previous.secret.as_str())
     }
 
     /// Replaces the secret; the old one keeps signing for `grace_seconds`.
