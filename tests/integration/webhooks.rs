@@ -591,6 +591,32 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
 }
 
 #[tokio::test]
+async fn the_test_event_has_tolinkus_documented_shape() {
+    let (t, receiver, webhook_id) = app_with_receiver(json!({})).await;
+    let test = t
+        .secret("POST", &format!("/v1/webhooks/{webhook_id}/test"), None)
+        .await;
+    assert_eq!(test.status, 202, "{test:?}");
+    t.pump().await;
+    let payload = receiver.received()[0].json();
+    let keys: Vec<_> = payload.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["id", "event", "timestamp", "data"]);
+    assert_eq!(payload["id"], test.body["event_id"]);
+    assert_eq!(payload["event"], "test");
+    assert_eq!(payload["timestamp"], at(0));
+    assert_eq!(
+        payload["data"].to_string(),
+        json!({
+            "message": "This is a test webhook from Refwire.",
+            "webhook_id": webhook_id,
+            "appspace_id": t.program_id,
+            "program_id": t.program_id,
+        })
+        .to_string()
+    );
+}
+
+#[tokio::test]
 async fn numbers_arrive_with_the_digits_the_caller_gave() {
     let (t, receiver, _) =
         app_with_receiver(json!({"events": ["link.clicked", "referral.completed"]})).await;

@@ -175,9 +175,11 @@ impl Refwire {
         }
         let change = Change {
             event: events::WEBHOOK_TEST,
+            // Tolinku's documented test payload, whose `appspace_id` is our program id.
             data: json!({
-                "message": "This is a test webhook.",
+                "message": "This is a test webhook from Refwire.",
                 "webhook_id": webhook.id,
+                "appspace_id": webhook.program_id,
                 "program_id": webhook.program_id,
             }),
         };
