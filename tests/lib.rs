@@ -26,6 +26,18 @@ pub const OPERATOR_KEY: &str = "rw_op_test-operator-key";
 /// The API Gateway HTTP API (payload 2.0) event every request is built from.
 const APIGW_V2_FIXTURE: &str = include_str!("../infra/events/apigw-v2-request.json");
 
+/// The Node.js that runs the test receivers and JavaScript checks: `REFWIRE_TEST_NODE` (scripts/test.sh
+/// sets it to the one it installs into .venv), else `node` on the PATH.
+pub fn node() -> String {
+    std::env::var("REFWIRE_TEST_NODE").unwrap_or_else(|_| "node".into())
+}
+
+/// The Python with the receivers' packages: `REFWIRE_TEST_PYTHON` (scripts/test.sh sets it to
+/// .venv's), else `python3` on the PATH.
+pub fn python() -> String {
+    std::env::var("REFWIRE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 pub fn start_time() -> refwire_core::time::Timestamp {
     chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap()
 }

@@ -521,6 +521,85 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
 ];
 
 #[tokio::test]
+async fn numbers_keep_the_callers_digits_through_dynamodb_its_stream_and_sqs() {
+    let mut stack = Stack::new().await;
+    let receiver = Receiver::start().await;
+    let hook = json!({"name": "numbers", "url": receiver.url, "events": ["link.clicked", "referral.completed"]});
+    assert_eq!(
+        stack.api("POST", "/v1/webhooks", Some(hook)).await.status,
+        201
+    );
+    let settings = json!({"reward_type": "credit", "reward_value": 5});
+    let updated = stack
+        .api("PUT", "/v1/api/referral/settings", Some(settings))
+        .await;
+    assert_eq!(updated.status, 200, "{updated:?}");
+    let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"e":1.50e-7}"#;
+    let custom: Value =
+        serde_json::from_str(&format!(r#"{{"event": "link.clicked", "data": {data}}}"#)).unwrap();
+    assert_eq!(
+        stack.api("POST", "/v1/events", Some(custom)).await.status,
+        202
+    );
+    let created = stack
+        .api(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "user_123"})),
+        )
+        .await;
+    let code = created.body["referral_code"].as_str().unwrap().to_string();
+    for milestone in [
+        json!({"referral_code": code, "milestone": "signed_up", "referred_user_id": "user_456"}),
+        json!({"referral_code": code, "milestone": "completed"}),
+    ] {
+        let reached = stack
+            .api("POST", "/v1/api/referral/milestone", Some(milestone))
+            .await;
+        assert_eq!(reached.status, 200, "{reached:?}");
+    }
+
+    // The stream event as bytes, as the Lambda runtime parses it, and the image as fan-out reads it.
+    let stream_text = stack.stream_event().await.to_string();
+    let batch: StreamEvent = serde_json::from_str(&stream_text).unwrap();
+    let clicked = batch
+        .records
+        .iter()
+        .filter_map(|record| {
+            refwire_aws::dynamo::outbox_event_from_image(record.change.new_image.clone()).unwrap()
+        })
+        .find(|event| event.event == "link.clicked")
+        .expect("the custom event is in the stream");
+    assert_eq!(clicked.data.to_string(), data);
+    let response = refwire_fanout::handle(&stack.dispatcher, batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let started = Instant::now();
+    while receiver.received().len() < 2 {
+        stack.deliver(1).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "deliveries missing"
+        );
+    }
+
+    let body_of = |name: &str| {
+        let request = receiver
+            .received()
+            .into_iter()
+            .find(|request| request.header("x-webhook-event") == name)
+            .unwrap();
+        String::from_utf8(request.body.to_vec()).unwrap()
+    };
+    let clicked = body_of("link.clicked");
+    assert!(
+        clicked.ends_with(&format!(r#","data":{data}}}"#)),
+        "{clicked}"
+    );
+    let completed = body_of("referral.completed");
+    assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
+}
+
+#[tokio::test]
 async fn operations_per_call_are_as_documented() {
     let calls = CallLog::default();
     let mut stack = Stack::counting(calls.clone()).await;

@@ -83,14 +83,7 @@ fn referral(
 }
 
 fn event(program: &Program, name: &str, data: serde_json::Value, at: Timestamp) -> OutboxEvent {
-    OutboxEvent {
-        id: RandomIds.new_id("evt"),
-        program_id: program.id.clone(),
-        event: name.into(),
-        timestamp: at,
-        data,
-        target_webhook: None,
-    }
+    OutboxEvent::new(RandomIds.new_id("evt"), &program.id, name, at, data)
 }
 
 async fn insert(store: &dyn Store, program: &Program, referrer: &str, code: &str) -> Referral {
@@ -1181,6 +1174,32 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
         .unwrap();
 }
 
+pub async fn events_keep_their_waitlist_and_every_digit(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"e":1.50e-7}"#;
+    let mut about_a_waitlist = event(
+        &program,
+        "signup.created",
+        serde_json::from_str(data).unwrap(),
+        start_time(),
+    );
+    about_a_waitlist.waitlist_id = Some("wl_1".into());
+    let about_none = event(&program, "link.clicked", json!({}), start_time());
+    for event in [&about_a_waitlist, &about_none] {
+        store.publish_event(event, None).await.unwrap();
+    }
+    let read = store
+        .get_event(&about_a_waitlist.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.waitlist_id.as_deref(), Some("wl_1"));
+    assert_eq!(read.data.to_string(), data);
+    let listed = store.list_events(&program.id, None, 10).await.unwrap();
+    assert_eq!(listed, [about_a_waitlist, about_none]);
+    assert_eq!(listed[1].waitlist_id, None);
+}
+
 macro_rules! conformance_suite {
     ($adapter:ident, $factory:expr) => {
         mod $adapter {
@@ -1196,6 +1215,7 @@ macro_rules! conformance_suite {
                 webhooks_are_versioned_and_scoped_to_their_program,
                 deliveries_insert_once_update_by_version_and_list_newest_first,
                 published_events_are_idempotent_per_key,
+                events_keep_their_waitlist_and_every_digit,
                 racing_updates_of_one_version_succeed_once,
                 the_pending_cap_holds_under_concurrent_inserts,
                 participants_are_unique_by_email_user_id_and_code,

@@ -13,7 +13,9 @@ const STREAM_BATCH: &str = include_str!("../../infra/events/dynamodb-stream-batc
 const SQS_BATCH: &str = include_str!("../../infra/events/sqs-delivery-batch.json");
 const EVENT_ID: &str = "evt_01JR0000000000000000000000";
 
-/// The stream fixture, its events moved into the test app's program.
+/// The stream fixture, its events moved into the test app's program. Its ApproximateCreationDateTime
+/// is spelled as Lambda sends it (`1.7756586E9`): serde_json's `arbitrary_precision` keeps such a
+/// number as text, and the event types must still read it as a time.
 fn stream_batch(t: &TestApp) -> Value {
     serde_json::from_str(&STREAM_BATCH.replace("prg_1", &t.program_id)).unwrap()
 }

@@ -278,14 +278,13 @@ async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
         "SWEEPCODE1".into(),
         opened,
     );
-    let created = refwire_core::events::OutboxEvent {
-        id: "evt_00000000000000000000000000".into(),
-        program_id: program.id.clone(),
-        event: created.event.to_string(),
-        timestamp: opened,
-        data: created.data,
-        target_webhook: None,
-    };
+    let created = refwire_core::events::OutboxEvent::new(
+        "evt_00000000000000000000000000".into(),
+        &program.id,
+        created.event,
+        opened,
+        created.data,
+    );
     store
         .insert_referral(&referral, &created, None, opened)
         .await

@@ -1,7 +1,10 @@
 //! Webhooks through the real `refwire-local --allow-loopback-http` process on the system clock:
-//! the seeds' own Node verification code and the Standard Webhooks reference library accept our
-//! deliveries, and a kill -9 mid-retry loses no job and sends nothing twice after success.
+//! Tolinku's documented Node verification code and the Standard Webhooks reference library accept
+//! our deliveries, also across a secret rotation; ReferralLoop's documented Express and Flask
+//! receivers and its verifier accept our subscriptions' deliveries; and a kill -9 mid-retry loses
+//! no job and sends nothing twice after success.
 
+use refwire_core::js_json;
 use refwire_tests::local::LocalProcess;
 use refwire_tests::receiver::{Receiver, Reply};
 use serde_json::{Value, json};
@@ -73,11 +76,11 @@ struct ScriptReceiver {
 }
 
 impl ScriptReceiver {
-    fn start(program: &str, script: &str, port: u16, secret_env: (&str, &str)) -> ScriptReceiver {
+    fn start(program: &str, script: &str, port: u16, env: &[(&str, &str)]) -> ScriptReceiver {
         let mut child = Command::new(program)
             .arg(receivers_dir().join(script))
             .env("PORT", port.to_string())
-            .env(secret_env.0, secret_env.1)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -118,10 +121,6 @@ fn receivers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("receivers")
 }
 
-fn tool(env: &str, default: &str) -> String {
-    std::env::var(env).unwrap_or_else(|_| default.to_string())
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -139,7 +138,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[tokio::test]
-async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_deliveries() {
+async fn tolinkus_node_code_and_the_standard_webhooks_library_verify_our_deliveries() {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
     assert!(
@@ -159,22 +158,22 @@ async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_delive
         .post("/v1/webhooks", json!({"name": "python", "url": format!("http://127.0.0.1:{python_port}/webhooks"), "events": ["referral.*"]}))
         .await;
     let node = ScriptReceiver::start(
-        &tool("REFWIRE_TEST_NODE", "node"),
+        &refwire_tests::node(),
         "tolinku_receiver.mjs",
         node_port,
-        (
+        &[(
             "TOLINKU_WEBHOOK_SECRET",
             node_hook["signing_secret"].as_str().unwrap(),
-        ),
+        )],
     );
     let python = ScriptReceiver::start(
-        &tool("REFWIRE_TEST_PYTHON", "python3"),
+        &refwire_tests::python(),
         "standard_receiver.py",
         python_port,
-        (
+        &[(
             "WEBHOOK_SECRET",
             python_hook["signing_secret"].as_str().unwrap(),
-        ),
+        )],
     );
 
     api.complete_a_referral().await;
@@ -211,6 +210,176 @@ async fn the_seeds_node_code_and_the_standard_webhooks_library_verify_our_delive
                 .unwrap()
                 .iter()
                 .all(|d| d["state"] == "succeeded"),
+            "{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_holding_the_old_secret_verifies_until_the_rotation_grace_period_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
+    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let port = free_port();
+    let hook = api
+        .post("/v1/webhooks", json!({"name": "node", "url": format!("http://127.0.0.1:{port}/webhooks/tolinku"), "events": ["referral.created"]}))
+        .await;
+    let old_secret = hook["signing_secret"].as_str().unwrap();
+    let node = ScriptReceiver::start(
+        &refwire_tests::node(),
+        "tolinku_receiver.mjs",
+        port,
+        &[("TOLINKU_WEBHOOK_SECRET", old_secret)],
+    );
+    let grace = Duration::from_secs(6);
+    let rotate = format!(
+        "/v1/webhooks/{}/rotate-secret",
+        hook["id"].as_str().unwrap()
+    );
+    let rotated = api
+        .post(&rotate, json!({"grace_seconds": grace.as_secs()}))
+        .await;
+    let rotated_at = Instant::now();
+    assert_ne!(rotated["signing_secret"].as_str(), Some(old_secret));
+
+    api.post("/v1/api/referral/create", json!({"user_id": "user_1"}))
+        .await;
+    wait_until("the delivery during the grace period arrived", || {
+        node.seen().len() == 1
+    })
+    .await;
+    assert!(
+        rotated_at.elapsed() < grace,
+        "the first delivery came too late to be inside the grace period"
+    );
+    assert_eq!(node.seen()[0]["verified"], true, "{:?}", node.seen());
+
+    tokio::time::sleep(grace.saturating_sub(rotated_at.elapsed()) + Duration::from_secs(1)).await;
+    api.post("/v1/api/referral/create", json!({"user_id": "user_2"}))
+        .await;
+    wait_until("the delivery after the grace period arrived", || {
+        node.seen().len() == 2
+    })
+    .await;
+    assert_eq!(
+        node.seen()[1]["verified"],
+        false,
+        "after the grace period the header is signed with the new secret only"
+    );
+}
+
+/// Custom-event data with numbers and keys JavaScript rewrites: doubles beyond their digits, `5.0`,
+/// `1e21`, keys that are array indices, nested.
+const AWKWARD_DATA: [&str; 3] = [
+    r#"{"big": 99999999999999999999999999999, "five": 5.0, "huge": 1e21, "tiny": 1.5e-7, "minus_zero": -0.0}"#,
+    r#"{"nested": {"10": {"2": "b", "1": "a"}, "a": [1.0, 2.50, {"0": 0}]}, "text": "é😀\u2028\"</script>"}"#,
+    r#"{"max": 1.7976931348623157e308, "min": 5e-324, "int": 9007199254740993, "exp": 1E+2, "3": 3}"#,
+];
+
+#[tokio::test]
+async fn referral_loops_documented_receivers_run_unchanged_and_verify_our_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
+    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let settings = json!({"reward_type": "credit", "reward_value": 5.0});
+    let (status, body) = api
+        .send(
+            reqwest::Method::PUT,
+            "/v1/api/referral/settings",
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (express_port, flask_port) = (free_port(), free_port());
+    let mut subscriptions = Vec::new();
+    let mut express_secrets = serde_json::Map::new();
+    for port in [express_port, flask_port] {
+        for event_type in ["link.clicked", "referral.completed"] {
+            let subscribed = api
+                .post(
+                    "/api/v1/webhooks/subscribe",
+                    json!({"event_type": event_type, "target_url": format!("http://127.0.0.1:{port}/webhooks/referralloop")}),
+                )
+                .await;
+            let subscription = subscribed["subscription"].clone();
+            if port == express_port {
+                express_secrets.insert(event_type.into(), subscription["signing_secret"].clone());
+            }
+            subscriptions.push(subscription);
+        }
+    }
+    let express = ScriptReceiver::start(
+        &refwire_tests::node(),
+        "referralloop_express_receiver.js",
+        express_port,
+        &[(
+            "WEBHOOK_SECRETS",
+            &Value::Object(express_secrets).to_string(),
+        )],
+    );
+    let flask = ScriptReceiver::start(
+        &refwire_tests::python(),
+        "referralloop_flask_receiver.py",
+        flask_port,
+        &[],
+    );
+
+    for data in AWKWARD_DATA {
+        let data: Value = serde_json::from_str(data).unwrap();
+        api.post("/v1/events", json!({"event": "link.clicked", "data": data}))
+            .await;
+    }
+    api.complete_a_referral().await;
+    wait_until("both receivers saw every event", || {
+        express.seen().len() >= 4 && flask.seen().len() >= 4
+    })
+    .await;
+
+    // What JavaScript (or Python) parsed, compared after both sides are written the JavaScript way.
+    let as_javascript_writes =
+        |text: &str| js_json::stringify(&serde_json::from_str(text).unwrap());
+    let mut published: Vec<String> = AWKWARD_DATA
+        .iter()
+        .map(|data| as_javascript_writes(data))
+        .collect();
+    published.sort();
+    for (receiver, verifies) in [(&express, true), (&flask, false)] {
+        let seen = receiver.seen();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        for line in &seen {
+            assert_eq!(line["status"], 200, "{line}");
+            assert_eq!(line["waitlist_id"], Value::Null, "{line}");
+            assert!(
+                line["timestamp"]
+                    .as_str()
+                    .is_some_and(|at| at.ends_with('Z')),
+                "{line}"
+            );
+            if verifies {
+                assert_eq!(line["verified"], true, "{line}");
+            }
+        }
+        let mut clicked: Vec<String> = seen
+            .iter()
+            .filter(|line| line["event_type"] == "link.clicked")
+            .map(|line| js_json::stringify(&line["data"]))
+            .collect();
+        clicked.sort();
+        assert_eq!(clicked, published);
+        let completed = seen
+            .iter()
+            .find(|line| line["event_type"] == "referral.completed")
+            .expect("referral.completed arrived");
+        assert_eq!(js_json::stringify(&completed["data"]["reward_value"]), "5");
+        assert_eq!(completed["data"]["referred_user_id"], "user_456");
+    }
+    for subscription in &subscriptions {
+        let id = subscription["id"].as_str().unwrap();
+        let log = api.get(&format!("/v1/webhooks/{id}/deliveries")).await;
+        let deliveries = log["deliveries"].as_array().unwrap();
+        assert!(
+            !deliveries.is_empty() && deliveries.iter().all(|d| d["state"] == "succeeded"),
             "{log}"
         );
     }

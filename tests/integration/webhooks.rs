@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use chrono::Duration;
+use refwire_core::events::OutboxEvent;
 use refwire_core::signing::{legacy_hex_signature, verify_standard};
 use refwire_core::time;
 use refwire_tests::TestApp;
@@ -562,13 +563,10 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
             signatures
         ));
     }
+    // The single-signature header stays with the secret receivers hold until the grace ends.
     assert_eq!(
         during.header("x-webhook-signature"),
-        legacy_hex_signature(&new_secret, &during.body)
-    );
-    assert_eq!(
-        during.json()["data"],
-        json!({"message": "This is a test webhook.", "webhook_id": webhook_id, "program_id": t.program_id})
+        legacy_hex_signature(&old_secret, &during.body)
     );
     assert_eq!(during.json()["event"], "test");
 
@@ -578,6 +576,10 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
     t.pump().await;
     let after = &receiver.received()[1];
     assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
+    assert_eq!(
+        after.header("x-webhook-signature"),
+        legacy_hex_signature(&new_secret, &after.body)
+    );
     let timestamp: i64 = after.header("webhook-timestamp").parse().unwrap();
     assert!(!verify_standard(
         &old_secret,
@@ -586,6 +588,75 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period() {
         &after.body,
         after.header("webhook-signature")
     ));
+}
+
+#[tokio::test]
+async fn the_test_event_has_tolinkus_documented_shape() {
+    let (t, receiver, webhook_id) = app_with_receiver(json!({})).await;
+    let test = t
+        .secret("POST", &format!("/v1/webhooks/{webhook_id}/test"), None)
+        .await;
+    assert_eq!(test.status, 202, "{test:?}");
+    t.pump().await;
+    let payload = receiver.received()[0].json();
+    let keys: Vec<_> = payload.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["id", "event", "timestamp", "data"]);
+    assert_eq!(payload["id"], test.body["event_id"]);
+    assert_eq!(payload["event"], "test");
+    assert_eq!(payload["timestamp"], at(0));
+    assert_eq!(
+        payload["data"].to_string(),
+        json!({
+            "message": "This is a test webhook from Refwire.",
+            "webhook_id": webhook_id,
+            "appspace_id": t.program_id,
+            "program_id": t.program_id,
+        })
+        .to_string()
+    );
+}
+
+#[tokio::test]
+async fn numbers_arrive_with_the_digits_the_caller_gave() {
+    let (t, receiver, _) =
+        app_with_receiver(json!({"events": ["link.clicked", "referral.completed"]})).await;
+    let settings = t
+        .call(
+            "PUT",
+            "/v1/api/referral/settings",
+            Some(&t.secret_key),
+            Some(r#"{"reward_type": "credit", "reward_value": 5}"#),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{settings:?}");
+    let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"e":1.50e-7}"#;
+    let published = t
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&t.secret_key),
+            Some(&format!(r#"{{"event": "link.clicked", "data": {data}}}"#)),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{published:?}");
+    complete_a_referral(&t).await;
+    t.pump().await;
+
+    let body_of = |name: &str| {
+        let request = receiver
+            .received()
+            .into_iter()
+            .find(|request| request.header("x-webhook-event") == name)
+            .unwrap();
+        String::from_utf8(request.body.to_vec()).unwrap()
+    };
+    let clicked = body_of("link.clicked");
+    assert!(
+        clicked.ends_with(&format!(r#","data":{data}}}"#)),
+        "{clicked}"
+    );
+    let completed = body_of("referral.completed");
+    assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
 }
 
 #[tokio::test]
@@ -619,29 +690,48 @@ async fn custom_events_reach_subscribers_once_per_idempotency_key() {
     }
 }
 
+/// Subscribes `target_url` the ReferralLoop way; returns the subscription as the response shows it.
+async fn subscribe(t: &TestApp, body: Value) -> Value {
+    let subscribed = t
+        .secret("POST", "/api/v1/webhooks/subscribe", Some(body))
+        .await;
+    assert_eq!(subscribed.status, 201, "{subscribed:?}");
+    subscribed.body["subscription"].clone()
+}
+
 #[tokio::test]
 async fn referral_loop_subscriptions_get_their_envelope_and_can_unsubscribe() {
     let t = TestApp::with_loopback_receivers().await;
     let receiver = Receiver::start().await;
-    let subscribed = t
-        .secret(
-            "POST",
-            "/api/v1/webhooks/subscribe",
-            Some(json!({"event_type": "referral.created", "target_url": receiver.url, "waitlist_id": "wl_1"})),
-        )
-        .await;
-    assert_eq!(subscribed.status, 201, "{subscribed:?}");
-    let subscription = &subscribed.body["subscription"];
+    let subscription = subscribe(
+        &t,
+        json!({"event_type": "referral.created", "target_url": receiver.url}),
+    )
+    .await;
+    let keys: Vec<_> = subscription.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "event_type",
+            "target_url",
+            "is_active",
+            "created_at",
+            "signing_secret"
+        ]
+    );
     assert_eq!(subscription["event_type"], "referral.created");
     assert_eq!(subscription["target_url"], receiver.url);
     assert_eq!(subscription["is_active"], true);
     let id = subscription["id"].as_str().unwrap();
+    assert!(id.starts_with("sub_") && id.len() == 4 + 26, "{id}");
     let secret = subscription["signing_secret"].as_str().unwrap();
     let webhook = t
         .secret("GET", &format!("/v1/webhooks/{id}"), None)
         .await
         .body;
     assert_eq!(webhook["retry_schedule"], json!([60, 300, 900, 3600]));
+    assert_eq!(webhook["timeout_seconds"], 5);
 
     let code = t.create_referral("user_1").await;
     t.pump().await;
@@ -649,11 +739,13 @@ async fn referral_loop_subscriptions_get_their_envelope_and_can_unsubscribe() {
     let payload = request.json();
     let keys: Vec<_> = payload.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, ["event_type", "waitlist_id", "data", "timestamp"]);
-    assert_eq!(payload["waitlist_id"], "wl_1");
+    assert_eq!(payload["event_type"], "referral.created");
+    assert_eq!(payload["waitlist_id"], Value::Null);
     assert_eq!(payload["data"]["referral_code"], code);
+    assert_eq!(payload["timestamp"], at(0));
     assert_eq!(
         request.header("x-webhook-signature"),
-        legacy_hex_signature(secret, &request.body)
+        format!("sha256={}", legacy_hex_signature(secret, &request.body))
     );
 
     let gone = t
@@ -675,6 +767,133 @@ async fn referral_loop_subscriptions_get_their_envelope_and_can_unsubscribe() {
         )
         .await;
     assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn a_subscription_for_one_waitlist_receives_only_that_waitlists_events() {
+    use refwire_core::ids::{Ids, RandomIds};
+    use refwire_core::ports::EventStore;
+    let t = TestApp::with_loopback_receivers().await;
+    let (one, every) = (Receiver::start().await, Receiver::start().await);
+    subscribe(
+        &t,
+        json!({"event_type": "signup.created", "target_url": one.url, "waitlist_id": "wl_1"}),
+    )
+    .await;
+    subscribe(
+        &t,
+        json!({"event_type": "signup.created", "target_url": every.url}),
+    )
+    .await;
+    // No API produces waitlist events yet, so they are written to the outbox as a use case would.
+    for (waitlist_id, email) in [
+        (Some("wl_1"), "a@example.com"),
+        (Some("wl_2"), "b@example.com"),
+        (None, "c@example.com"),
+    ] {
+        let mut event = OutboxEvent::new(
+            RandomIds.new_id("evt"),
+            &t.program_id,
+            "signup.created",
+            refwire_tests::start_time(),
+            json!({"email": email}),
+        );
+        event.waitlist_id = waitlist_id.map(String::from);
+        t.store.publish_event(&event, None).await.unwrap();
+    }
+    t.pump().await;
+
+    let seen = |receiver: &Receiver| {
+        let mut seen: Vec<(Value, Value)> = receiver
+            .received()
+            .iter()
+            .map(|request| {
+                let payload = request.json();
+                (
+                    payload["waitlist_id"].clone(),
+                    payload["data"]["email"].clone(),
+                )
+            })
+            .collect();
+        seen.sort_by_key(|(_, email)| email.to_string());
+        seen
+    };
+    assert_eq!(seen(&one), [(json!("wl_1"), json!("a@example.com"))]);
+    assert_eq!(
+        seen(&every),
+        [
+            (json!("wl_1"), json!("a@example.com")),
+            (json!("wl_2"), json!("b@example.com")),
+            (Value::Null, json!("c@example.com")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_waitlist_subscription_gets_no_custom_events_but_its_test_event_names_the_waitlist() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let subscription = subscribe(
+        &t,
+        json!({"event_type": "link.clicked", "target_url": receiver.url, "waitlist_id": "wl_1"}),
+    )
+    .await;
+    let published = t
+        .secret(
+            "POST",
+            "/v1/events",
+            Some(json!({"event": "link.clicked", "data": {}})),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{published:?}");
+    t.pump().await;
+    assert!(
+        receiver.received().is_empty(),
+        "a custom event is about no waitlist, so a subscription for one does not get it"
+    );
+
+    let id = subscription["id"].as_str().unwrap();
+    let test = t
+        .secret("POST", &format!("/v1/webhooks/{id}/test"), None)
+        .await;
+    assert_eq!(test.status, 202, "{test:?}");
+    t.pump().await;
+    let payload = receiver.received()[0].json();
+    assert_eq!(payload["event_type"], "test");
+    assert_eq!(payload["waitlist_id"], "wl_1");
+}
+
+#[tokio::test]
+async fn referral_loop_bodies_are_what_json_stringify_writes_back() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let subscription = subscribe(
+        &t,
+        json!({"event_type": "link.clicked", "target_url": receiver.url}),
+    )
+    .await;
+    let secret = subscription["signing_secret"].as_str().unwrap();
+    let published = t
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&t.secret_key),
+            Some(
+                r#"{"event": "link.clicked", "data": {"big": 99999999999999999999999999999, "five": 5.0, "huge": 1e21, "keys": {"b": 1, "10": 2, "2": 3}}}"#,
+            ),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{published:?}");
+    t.pump().await;
+    let request = &receiver.received()[0];
+    assert_eq!(
+        std::str::from_utf8(&request.body).unwrap(),
+        r#"{"event_type":"link.clicked","waitlist_id":null,"data":{"big":1e+29,"five":5,"huge":1e+21,"keys":{"2":3,"10":2,"b":1}},"timestamp":"2026-04-08T14:30:00.000Z"}"#
+    );
+    assert_eq!(
+        request.header("x-webhook-signature"),
+        format!("sha256={}", legacy_hex_signature(secret, &request.body))
+    );
 }
 
 #[tokio::test]
@@ -808,6 +1027,50 @@ async fn bad_webhook_input_is_refused_with_a_json_error_and_changes_nothing() {
         assert_eq!(
             response.body["error"]["code"], "validation_failed",
             "{body}"
+        );
+        if !field.is_empty() {
+            assert_eq!(
+                response.body["error"]["field"], field,
+                "{body} -> {response:?}"
+            );
+        }
+    }
+    let subscription =
+        json!({"event_type": "signup.created", "target_url": "https://hooks.example.com/in"});
+    let with = |field: &str, value: Value| {
+        let mut body = subscription.clone();
+        body[field] = value;
+        body
+    };
+    let cases = [
+        (with("waitlist_id", json!("")), "waitlist_id"),
+        (
+            with(
+                "waitlist_id",
+                json!(
+                    "wl
+1"
+                ),
+            ),
+            "waitlist_id",
+        ),
+        (with("waitlist_id", json!(7)), "waitlist_id"),
+        (
+            with("target_url", json!("http://hooks.example.com/in")),
+            "target_url",
+        ),
+        (with("event_type", json!("Signup Created")), "event_type"),
+        (with("surprise", json!(true)), ""),
+        (json!({"event_type": "signup.created"}), ""),
+    ];
+    for (body, field) in cases {
+        let response = t
+            .secret("POST", "/api/v1/webhooks/subscribe", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (response.status, response.body["error"]["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{body} -> {response:?}"
         );
         if !field.is_empty() {
             assert_eq!(

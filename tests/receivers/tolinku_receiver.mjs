@@ -1,15 +1,17 @@
-// A receiver built from the seeds' Node verification code, unchanged (../shared/seeds/000_*.txt and
-// 001_*.txt): the first check is the minimal Express example's, the second the production server's
-// `verifySignature`. Served with node:http instead of Express so it needs no npm install.
+// A receiver built from Tolinku's documented Node verification code, unchanged (Tolinku's guide to
+// referral webhooks and its guide to webhooks for deep links): the first check is the minimal Express
+// example's, the second the production server's `verifySignature`. Served with node:http instead of
+// Express so it needs no npm install.
 // Env: PORT, TOLINKU_WEBHOOK_SECRET. Prints one JSON line per request: {event, id, attempt, verified}.
 import http from 'node:http';
 import crypto from 'crypto';
 
-// Seed 001, "Putting It All Together", verbatim.
+// Tolinku's guide to webhooks for deep links, "Putting It All Together", verbatim.
 function verifySignature(rawBody, signature, secret) { const expected = crypto .createHmac('sha256', secret) .update(rawBody) .digest('hex'); const sig = Buffer.from(signature, 'hex'); const exp = Buffer.from(expected, 'hex'); if (sig.length !== exp.length) return false; return crypto.timingSafeEqual(sig, exp); }
 
 function handle(req, rawBody, res) {
-  // Seed 000, "Setting Up the Webhook Endpoint", verbatim but for the TypeScript casts.
+  // Tolinku's guide to referral webhooks, "Setting Up the Webhook Endpoint", verbatim but for the
+  // TypeScript casts.
   const signature = req.headers['x-webhook-signature'];
   const event = req.headers['x-webhook-event'];
   const body = rawBody.toString();

@@ -50,7 +50,7 @@ impl Dispatcher {
         let subscribed = webhooks.into_iter().filter(|webhook| {
             webhook.active
                 && webhook.program_id == event.program_id
-                && (event.target_webhook.is_some() || webhook.subscribes_to(&event.event))
+                && (event.target_webhook.is_some() || webhook.subscribes_to(event))
         });
         let mut count = 0;
         let mut first_attempts = Vec::new();
@@ -173,14 +173,13 @@ impl Dispatcher {
                     return Ok(());
                 }
                 webhook.active = false;
-                emitted.push(OutboxEvent {
-                    id: self.deps.ids.new_id("evt"),
-                    program_id: webhook.program_id.clone(),
-                    event: events::WEBHOOK_DISABLED.to_string(),
-                    timestamp: now,
-                    data: json!({"webhook_id": webhook.id, "name": webhook.name, "url": webhook.url, "reason": reason}),
-                    target_webhook: None,
-                });
+                emitted.push(OutboxEvent::new(
+                    self.deps.ids.new_id("evt"),
+                    &webhook.program_id,
+                    events::WEBHOOK_DISABLED,
+                    now,
+                    json!({"webhook_id": webhook.id, "name": webhook.name, "url": webhook.url, "reason": reason}),
+                ));
                 webhook.disabled_reason = Some(reason);
             }
             webhook.version += 1;

@@ -54,6 +54,10 @@ pub struct OutboxEvent {
     /// Set for a webhook's test event: delivered to that webhook only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_webhook: Option<String>,
+    /// The waitlist the event is about, if any: ReferralLoop subscriptions made for one waitlist
+    /// receive only its events, and their envelope carries it. Absent from events stored before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waitlist_id: Option<String>,
 }
 
 /// The wire envelope; field order is part of the contract (`id, event, timestamp, data`).
@@ -67,6 +71,25 @@ pub struct Envelope<'a> {
 }
 
 impl OutboxEvent {
+    /// An event for every subscriber of `event` in the program, about no waitlist in particular.
+    pub fn new(
+        id: String,
+        program_id: &str,
+        event: &str,
+        timestamp: Timestamp,
+        data: serde_json::Value,
+    ) -> OutboxEvent {
+        OutboxEvent {
+            id,
+            program_id: program_id.to_string(),
+            event: event.to_string(),
+            timestamp,
+            data,
+            target_webhook: None,
+            waitlist_id: None,
+        }
+    }
+
     pub fn envelope(&self) -> Envelope<'_> {
         Envelope {
             id: &self.id,
@@ -90,17 +113,53 @@ mod tests {
 
     #[test]
     fn envelope_is_compact_and_ordered() {
-        let event = OutboxEvent {
-            id: "evt_1".into(),
-            program_id: "prg_1".into(),
-            event: REFERRAL_COMPLETED.into(),
-            timestamp: chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
-            data: serde_json::json!({"referral_code": "ABC1234567"}),
-            target_webhook: None,
-        };
+        let event = OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            REFERRAL_COMPLETED,
+            chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+            serde_json::json!({"referral_code": "ABC1234567"}),
+        );
         assert_eq!(
             event.envelope_json(),
             r#"{"id":"evt_1","event":"referral.completed","timestamp":"2026-04-08T14:30:00.000Z","data":{"referral_code":"ABC1234567"}}"#
+        );
+    }
+
+    #[test]
+    fn waitlist_id_is_optional_in_stored_events_and_written_only_when_set() {
+        let stored_before = r#"{"id":"evt_1","program_id":"prg_1","event":"link.clicked","timestamp":"2026-04-08T14:30:00.000Z","data":{}}"#;
+        let mut event: OutboxEvent = serde_json::from_str(stored_before).unwrap();
+        assert_eq!(event.waitlist_id, None);
+        assert_eq!(serde_json::to_string(&event).unwrap(), stored_before);
+        event.waitlist_id = Some("wl_1".into());
+        let stored = serde_json::to_string(&event).unwrap();
+        assert!(
+            stored.ends_with(r#""data":{},"waitlist_id":"wl_1"}"#),
+            "{stored}"
+        );
+        assert_eq!(serde_json::from_str::<OutboxEvent>(&stored).unwrap(), event);
+    }
+
+    #[test]
+    fn envelope_keeps_the_digits_the_caller_gave() {
+        let data =
+            r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"w":-0.0,"e":1.50e-7}"#;
+        let event = OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            "link.clicked",
+            chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+            serde_json::from_str(data).unwrap(),
+        );
+        let stored: OutboxEvent =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert!(
+            stored
+                .envelope_json()
+                .ends_with(&format!(r#","data":{data}}}"#)),
+            "{}",
+            stored.envelope_json()
         );
     }
 }

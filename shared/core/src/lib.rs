@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod js_json;
 pub mod outgoing;
 pub mod participants;
 pub mod ports;

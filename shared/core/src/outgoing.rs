@@ -1,6 +1,7 @@
 //! The exact HTTP request a delivery attempt sends: body bytes, URL and headers, signed.
 
 use crate::events::OutboxEvent;
+use crate::js_json;
 use crate::signing::{SigningKey, legacy_hex_signature, standard_signature_header};
 use crate::time::{self, Timestamp};
 use crate::webhook::{EnvelopeStyle, HttpMethod, PayloadFormat, Webhook};
@@ -56,6 +57,12 @@ pub fn build_request(
         .into_iter()
         .filter_map(|secret| SigningKey::parse(secret).ok())
         .collect();
+    let single_signature = legacy_hex_signature(webhook.single_signature_secret(now), &signed);
+    let single_signature = match webhook.envelope {
+        EnvelopeStyle::Refwire => single_signature,
+        // ReferralLoop documents the header as `X-Webhook-Signature: sha256=abc123...`.
+        EnvelopeStyle::ReferralLoop { .. } => format!("sha256={single_signature}"),
+    };
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(content_type) = content_type {
         headers.push(("Content-Type".into(), content_type.into()));
@@ -63,10 +70,7 @@ pub fn build_request(
     headers.extend([
         ("User-Agent".into(), USER_AGENT.into()),
         ("X-Webhook-Event".into(), event.event.clone()),
-        (
-            "X-Webhook-Signature".into(),
-            legacy_hex_signature(&webhook.secret, &signed),
-        ),
+        ("X-Webhook-Signature".into(), single_signature),
         ("X-Webhook-Id".into(), event.id.clone()),
         ("X-Webhook-Attempt".into(), attempt.to_string()),
         ("webhook-id".into(), event.id.clone()),
@@ -126,20 +130,21 @@ fn field_value(event: &OutboxEvent, source: &str) -> Value {
 }
 
 fn json_envelope(webhook: &Webhook, event: &OutboxEvent, data: Value) -> String {
-    let envelope = match &webhook.envelope {
+    match &webhook.envelope {
         EnvelopeStyle::Refwire => {
             let mut shaped = event.clone();
             shaped.data = data;
-            return shaped.envelope_json();
+            shaped.envelope_json()
         }
-        EnvelopeStyle::ReferralLoop { waitlist_id } => serde_json::json!({
+        // Written as JavaScript writes it back: ReferralLoop's verifier signs
+        // `JSON.stringify(req.body)`, so only a body already in that form verifies there.
+        EnvelopeStyle::ReferralLoop { waitlist_id } => js_json::stringify(&serde_json::json!({
             "event_type": event.event,
-            "waitlist_id": waitlist_id,
+            "waitlist_id": event.waitlist_id.as_ref().or(waitlist_id.as_ref()),
             "data": data,
             "timestamp": time::format(&event.timestamp),
-        }),
-    };
-    envelope.to_string()
+        })),
+    }
 }
 
 /// Form fields: without a field map `id`, `event` and `timestamp` come first (a data field of the
@@ -167,4 +172,169 @@ fn form_encode(event: &OutboxEvent, data: &Value, with_envelope: bool) -> String
         form.append_pair(name, &text);
     }
     form.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::DEFAULT_RETRY_SCHEDULE;
+    use crate::signing::{generate_signing_secret, verify_standard};
+    use crate::url_rules::TargetPolicy;
+    use crate::webhook::WebhookFields;
+    use chrono::{Duration, TimeZone};
+
+    fn start() -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap()
+    }
+
+    fn webhook(envelope: EnvelopeStyle) -> Webhook {
+        let fields = WebhookFields {
+            name: Some("hook".into()),
+            url: Some("https://example.com/hooks".into()),
+            events: Some(vec!["*".into()]),
+            ..WebhookFields::default()
+        };
+        Webhook::create(
+            fields,
+            "wh_1".into(),
+            "prg_1".into(),
+            generate_signing_secret(),
+            envelope,
+            DEFAULT_RETRY_SCHEDULE.to_vec(),
+            TargetPolicy::Strict,
+            start(),
+        )
+        .unwrap()
+    }
+
+    fn event(data: &str) -> OutboxEvent {
+        OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            "link.clicked",
+            start(),
+            serde_json::from_str(data).unwrap(),
+        )
+    }
+
+    fn header<'a>(request: &'a OutgoingRequest, name: &str) -> &'a str {
+        request
+            .headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap()
+    }
+
+    fn body(request: &OutgoingRequest) -> &str {
+        std::str::from_utf8(&request.body).unwrap()
+    }
+
+    #[test]
+    fn the_single_signature_header_keeps_the_previous_secret_until_the_grace_period_ends() {
+        for envelope in [
+            EnvelopeStyle::Refwire,
+            EnvelopeStyle::ReferralLoop { waitlist_id: None },
+        ] {
+            let mut webhook = webhook(envelope.clone());
+            let old = webhook.secret.clone();
+            webhook
+                .rotate_secret(generate_signing_secret(), Some(3600), start())
+                .unwrap();
+            let new = webhook.secret.clone();
+            let prefix = match envelope {
+                EnvelopeStyle::Refwire => "",
+                EnvelopeStyle::ReferralLoop { .. } => "sha256=",
+            };
+            let during = start() + Duration::seconds(3599);
+            let after = start() + Duration::seconds(3600);
+            for (now, single_secret, standard_secrets) in
+                [(during, &old, vec![&new, &old]), (after, &new, vec![&new])]
+            {
+                let request = build_request(&webhook, &event("{}"), 1, now);
+                assert_eq!(
+                    header(&request, "X-Webhook-Signature"),
+                    format!(
+                        "{prefix}{}",
+                        legacy_hex_signature(single_secret, &request.body)
+                    )
+                );
+                let standard = header(&request, "webhook-signature");
+                assert_eq!(standard.split(' ').count(), standard_secrets.len());
+                for secret in standard_secrets {
+                    assert!(verify_standard(
+                        secret,
+                        "evt_1",
+                        now.timestamp(),
+                        &request.body,
+                        standard
+                    ));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rotation_without_grace_switches_every_header_at_once() {
+        let mut webhook = webhook(EnvelopeStyle::Refwire);
+        webhook
+            .rotate_secret(generate_signing_secret(), Some(0), start())
+            .unwrap();
+        let request = build_request(&webhook, &event("{}"), 1, start());
+        assert_eq!(
+            header(&request, "X-Webhook-Signature"),
+            legacy_hex_signature(&webhook.secret, &request.body)
+        );
+        assert_eq!(header(&request, "webhook-signature").split(' ').count(), 1);
+    }
+
+    #[test]
+    fn refwire_envelopes_keep_the_callers_digits() {
+        let data = r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":0.1,"10":1,"2":2}"#;
+        let request = build_request(&webhook(EnvelopeStyle::Refwire), &event(data), 1, start());
+        assert_eq!(
+            body(&request),
+            format!(
+                r#"{{"id":"evt_1","event":"link.clicked","timestamp":"2026-04-08T14:30:00.000Z","data":{data}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn referral_loop_bodies_are_what_json_stringify_writes_back_signed_with_sha256_prefix() {
+        let webhook = webhook(EnvelopeStyle::ReferralLoop { waitlist_id: None });
+        let data =
+            r#"{"n":99999999999999999999999999999,"x":5,"y":5.0,"z":1e21,"k":{"10":"a","2":"b"}}"#;
+        let request = build_request(&webhook, &event(data), 1, start());
+        assert_eq!(
+            body(&request),
+            r#"{"event_type":"link.clicked","waitlist_id":null,"data":{"n":1e+29,"x":5,"y":5,"z":1e+21,"k":{"2":"b","10":"a"}},"timestamp":"2026-04-08T14:30:00.000Z"}"#
+        );
+        assert_eq!(
+            header(&request, "X-Webhook-Signature"),
+            format!(
+                "sha256={}",
+                legacy_hex_signature(&webhook.secret, &request.body)
+            )
+        );
+    }
+
+    #[test]
+    fn referral_loop_envelopes_carry_the_events_waitlist_else_the_subscriptions() {
+        let mut about_wl_2 = event("{}");
+        about_wl_2.waitlist_id = Some("wl_2".into());
+        for (subscribed_to, event, expected) in [
+            (Some("wl_1"), &event("{}"), Some("wl_1")),
+            (None, &about_wl_2, Some("wl_2")),
+            (Some("wl_2"), &about_wl_2, Some("wl_2")),
+            (None, &event("{}"), None),
+        ] {
+            let webhook = webhook(EnvelopeStyle::ReferralLoop {
+                waitlist_id: subscribed_to.map(String::from),
+            });
+            let request = build_request(&webhook, event, 1, start());
+            let envelope: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(envelope["waitlist_id"].as_str(), expected);
+        }
+    }
 }

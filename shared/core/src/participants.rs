@@ -776,14 +776,13 @@ mod tests {
             code: "zgLAYb".into(),
         };
         let change = byron.change(events::PARTICIPANT_CREATED, Some(&jessica), String::new());
-        let event = crate::events::OutboxEvent {
-            id: "evt_1".into(),
-            program_id: "prg_1".into(),
-            event: change.event.into(),
-            timestamp: joined,
-            data: change.data,
-            target_webhook: None,
-        };
+        let event = crate::events::OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            change.event,
+            joined,
+            change.data,
+        );
         let field_map = json!({
             "referrer.id": "referrer_id", "referrer.code": "referrer_code",
             "referrer.name": "referrer_first_name", "referrer.email": "referrer_email",

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::events;
+use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::participants::ParticipantSummary;
 use crate::settings::{ReferralSettings, RewardType, RewardValue};
 use crate::time::{self, Timestamp};
@@ -138,6 +139,9 @@ impl NewReferral {
                     "metadata",
                     "must be at most 16 KB of JSON",
                 ));
+            }
+            if !js_json::numbers_fit_in_doubles(metadata) {
+                return Err(Error::validation("metadata", NUMBER_OUT_OF_RANGE));
             }
         }
         if let Some(ip) = &self.ip

@@ -465,14 +465,13 @@ impl Refwire {
         change: Change,
         now: Timestamp,
     ) -> OutboxEvent {
-        OutboxEvent {
-            id: self.ids.new_id("evt"),
-            program_id: program_id.to_string(),
-            event: change.event.to_string(),
-            timestamp: now,
-            data: change.data,
-            target_webhook: None,
-        }
+        OutboxEvent::new(
+            self.ids.new_id("evt"),
+            program_id,
+            change.event,
+            now,
+            change.data,
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! Per-program referral settings (Tolinku's "referral settings" of an Appspace) and their validation.
 
 use crate::error::Error;
+use crate::js_json::NUMBER_OUT_OF_RANGE;
 use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +229,9 @@ fn validate_reward(
         Some(RewardValue::Label(label)) if label.is_empty() || label.len() > 200 => Err(
             Error::validation(field, "a text reward value must be 1-200 characters"),
         ),
+        Some(RewardValue::Amount(amount)) if amount.as_f64().is_none() => {
+            Err(Error::validation(field, NUMBER_OUT_OF_RANGE))
+        }
         Some(RewardValue::Amount(amount)) if amount.as_f64().is_some_and(|v| v < 0.0) => {
             Err(Error::validation(field, "must not be negative"))
         }
@@ -309,6 +313,15 @@ mod tests {
                 r#"{"reward_type": "credit", "reward_value": -1}"#,
                 "reward_value",
             ),
+            // Beyond a double: serde_json keeps such numbers (arbitrary_precision), Refwire refuses them.
+            (
+                r#"{"reward_type": "credit", "reward_value": -1e400}"#,
+                "reward_value",
+            ),
+            (
+                r#"{"referee_reward_type": "credit", "referee_reward_value": 1e400}"#,
+                "referee_reward_value",
+            ),
         ];
         for (json, field) in cases {
             match base.updated(update(json)) {
@@ -316,6 +329,23 @@ mod tests {
                 other => panic!("{json}: expected a validation error on {field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn reward_amounts_keep_the_digits_they_were_given() {
+        let settings = ReferralSettings::default()
+            .updated(update(
+                r#"{"reward_type": "credit", "reward_value": 5, "referee_reward_type": "points", "referee_reward_value": 2.50}"#,
+            ))
+            .unwrap();
+        let stored = serde_json::to_string(&settings).unwrap();
+        assert!(stored.contains(r#""reward_value":5,"#), "{stored}");
+        assert!(
+            stored.contains(r#""referee_reward_value":2.50,"#),
+            "{stored}"
+        );
+        let loaded: ReferralSettings = serde_json::from_str(&stored).unwrap();
+        assert_eq!(serde_json::to_string(&loaded).unwrap(), stored);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Webhook endpoints: what a program subscribes, where to, and how deliveries are shaped.
 
 use crate::error::Error;
+use crate::events::OutboxEvent;
 use crate::retry::RetrySchedule;
 use crate::time::{self, Timestamp};
 use crate::url_rules::{TargetPolicy, check_target_url};
@@ -12,6 +13,7 @@ pub const MAX_TIMEOUT_SECONDS: u32 = 30;
 pub const MAX_CUSTOM_HEADERS: usize = 3;
 const MAX_EVENT_PATTERNS: usize = 50;
 const MAX_FIELDS: usize = 50;
+const MAX_WAITLIST_ID_LENGTH: usize = 200;
 /// How long a rotated-out secret keeps signing, unless the caller says otherwise.
 pub const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 86_400;
 const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 86_400;
@@ -293,6 +295,18 @@ impl Webhook {
         RetrySchedule::new(self.retry_schedule.clone())
             .map_err(|err| Error::validation("retry_schedule", err.to_string()))?;
         validate_headers(&self.headers)?;
+        if let EnvelopeStyle::ReferralLoop {
+            waitlist_id: Some(waitlist_id),
+        } = &self.envelope
+            && (waitlist_id.is_empty()
+                || waitlist_id.len() > MAX_WAITLIST_ID_LENGTH
+                || waitlist_id.chars().any(char::is_control))
+        {
+            return Err(Error::validation(
+                "waitlist_id",
+                format!("must be 1-{MAX_WAITLIST_ID_LENGTH} printable characters"),
+            ));
+        }
         if let Some(map) = &self.field_map {
             validate_field_names("field_map", map.iter())?;
             let mut targets = std::collections::BTreeSet::new();
@@ -313,25 +327,46 @@ impl Webhook {
         Ok(())
     }
 
-    pub fn subscribes_to(&self, event: &str) -> bool {
-        self.events
-            .iter()
-            .any(|pattern| pattern_matches(pattern, event))
+    /// Whether `event` is one this webhook subscribed to: a pattern matches its type and, for a
+    /// ReferralLoop subscription made for one waitlist, the event is about that waitlist.
+    pub fn subscribes_to(&self, event: &OutboxEvent) -> bool {
+        let waitlist_matches = match &self.envelope {
+            EnvelopeStyle::ReferralLoop {
+                waitlist_id: Some(waitlist_id),
+            } => event.waitlist_id.as_ref() == Some(waitlist_id),
+            _ => true,
+        };
+        waitlist_matches
+            && self
+                .events
+                .iter()
+                .any(|pattern| pattern_matches(pattern, &event.event))
     }
 
     pub fn schedule(&self) -> RetrySchedule {
         RetrySchedule::new(self.retry_schedule.clone()).unwrap_or_default()
     }
 
-    /// The secrets that sign now: the current one, then a rotated-out one still in its grace period.
+    /// The secrets that sign the Standard Webhooks header now: the current one, then a rotated-out
+    /// one still in its grace period.
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
-        if let Some(previous) = &self.previous_secret
-            && previous.expires_at > now
-        {
-            secrets.push(&previous.secret);
-        }
+        secrets.extend(self.secret_in_grace(now));
         secrets
+    }
+
+    /// The one secret `X-Webhook-Signature` is made with now. That header carries one signature,
+    /// which receivers compare against the one secret they hold, so after a rotation it stays
+    /// with the rotated-out secret until the grace period ends, then moves to the current one.
+    pub fn single_signature_secret(&self, now: Timestamp) -> &str {
+        self.secret_in_grace(now).unwrap_or(&self.secret)
+    }
+
+    fn secret_in_grace(&self, now: Timestamp) -> Option<&str> {
+        self.previous_secret
+            .as_ref()
+            .filter(|previous| previous.expires_at > now)
+            .map(|previous| previous.secret.as_str())
     }
 
     /// Replaces the secret; the old one keeps signing for `grace_seconds`.
@@ -449,4 +484,81 @@ fn validate_field_names<'a>(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn subscription(event_type: &str, waitlist_id: Option<&str>) -> Result<Webhook, Error> {
+        let fields = WebhookFields {
+            name: Some("subscription".into()),
+            url: Some("https://example.com/hooks".into()),
+            events: Some(vec![event_type.into()]),
+            ..WebhookFields::default()
+        };
+        Webhook::create(
+            fields,
+            "sub_1".into(),
+            "prg_1".into(),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            EnvelopeStyle::ReferralLoop {
+                waitlist_id: waitlist_id.map(String::from),
+            },
+            vec![60],
+            TargetPolicy::Strict,
+            chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+        )
+    }
+
+    fn event(name: &str, waitlist_id: Option<&str>) -> OutboxEvent {
+        let mut event = OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            name,
+            chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
+            serde_json::json!({}),
+        );
+        event.waitlist_id = waitlist_id.map(String::from);
+        event
+    }
+
+    #[test]
+    fn a_subscription_for_one_waitlist_receives_only_that_waitlists_events() {
+        let one = subscription("signup.created", Some("wl_1")).unwrap();
+        let all = subscription("signup.created", None).unwrap();
+        let cases = [
+            (event("signup.created", Some("wl_1")), true, true),
+            (event("signup.created", Some("wl_2")), false, true),
+            (event("signup.created", None), false, true),
+            (event("signup.deleted", Some("wl_1")), false, false),
+        ];
+        for (event, for_one, for_all) in cases {
+            assert_eq!(one.subscribes_to(&event), for_one, "{event:?}");
+            assert_eq!(all.subscribes_to(&event), for_all, "{event:?}");
+        }
+        // Refwire webhooks have no waitlist filter.
+        let mut webhook = all.clone();
+        webhook.envelope = EnvelopeStyle::Refwire;
+        assert!(webhook.subscribes_to(&event("signup.created", Some("wl_2"))));
+    }
+
+    #[test]
+    fn a_waitlist_id_must_be_printable_and_not_too_long() {
+        for bad in ["", "wl\n1", &"w".repeat(201)] {
+            let refused = subscription("signup.created", Some(bad)).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    Error::Validation {
+                        field: Some("waitlist_id"),
+                        ..
+                    }
+                ),
+                "{bad:?}: {refused:?}"
+            );
+        }
+        assert!(subscription("signup.created", Some(&"w".repeat(200))).is_ok());
+    }
 }

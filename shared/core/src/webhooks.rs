@@ -3,6 +3,7 @@
 use crate::delivery::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
+use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::ports::DeliveryPage;
 use crate::referral::Change;
 use crate::retry::DEFAULT_RETRY_SCHEDULE;
@@ -14,6 +15,8 @@ use serde_json::{Value, json};
 
 /// ReferralLoop documents this schedule for its subscriptions: +1 min, +5 min, +15 min, +1 h.
 pub const REFERRAL_LOOP_RETRY_SCHEDULE: [u32; 4] = [60, 300, 900, 3600];
+/// ReferralLoop asks receivers to respond within 5 seconds.
+pub const REFERRAL_LOOP_TIMEOUT_SECONDS: u32 = 5;
 const MAX_CUSTOM_EVENT_BYTES: usize = 64 * 1024;
 const RECOVER_BATCH: u32 = 1000;
 
@@ -26,6 +29,7 @@ impl Refwire {
     ) -> Result<Webhook, Error> {
         self.insert_webhook(
             principal,
+            "wh",
             fields,
             EnvelopeStyle::Refwire,
             DEFAULT_RETRY_SCHEDULE.to_vec(),
@@ -33,7 +37,8 @@ impl Refwire {
         .await
     }
 
-    /// ReferralLoop-compatible subscription: one event type, ReferralLoop's envelope and schedule.
+    /// ReferralLoop-compatible subscription (`sub_<ulid>`): one event type, ReferralLoop's envelope,
+    /// timeout and schedule; with a `waitlist_id`, only that waitlist's events.
     pub async fn subscribe(
         &self,
         principal: &Principal,
@@ -45,11 +50,13 @@ impl Refwire {
             name: Some(format!("Subscription to {event_type}")),
             url: Some(target_url),
             events: Some(vec![event_type]),
+            timeout_seconds: Some(REFERRAL_LOOP_TIMEOUT_SECONDS),
             ..Default::default()
         };
         let envelope = EnvelopeStyle::ReferralLoop { waitlist_id };
         self.insert_webhook(
             principal,
+            "sub",
             fields,
             envelope,
             REFERRAL_LOOP_RETRY_SCHEDULE.to_vec(),
@@ -71,6 +78,7 @@ impl Refwire {
     async fn insert_webhook(
         &self,
         principal: &Principal,
+        id_prefix: &str,
         fields: WebhookFields,
         envelope: EnvelopeStyle,
         default_schedule: Vec<u32>,
@@ -78,7 +86,7 @@ impl Refwire {
         principal.require_secret()?;
         let webhook = Webhook::create(
             fields,
-            self.ids.new_id("wh"),
+            self.ids.new_id(id_prefix),
             principal.program_id.clone(),
             generate_signing_secret(),
             envelope,
@@ -167,9 +175,11 @@ impl Refwire {
         }
         let change = Change {
             event: events::WEBHOOK_TEST,
+            // Tolinku's documented test payload, whose `appspace_id` is our program id.
             data: json!({
-                "message": "This is a test webhook.",
+                "message": "This is a test webhook from Refwire.",
                 "webhook_id": webhook.id,
+                "appspace_id": webhook.program_id,
                 "program_id": webhook.program_id,
             }),
         };
@@ -209,20 +219,22 @@ impl Refwire {
                 "must be a JSON object of at most 64 KB",
             ));
         }
+        if !js_json::numbers_fit_in_doubles(&data) {
+            return Err(Error::validation("data", NUMBER_OUT_OF_RANGE));
+        }
         if idempotency_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
             return Err(Error::validation(
                 "idempotency_key",
                 "must be 1-200 characters",
             ));
         }
-        let event = OutboxEvent {
-            id: self.ids.new_id("evt"),
-            program_id: principal.program_id.clone(),
-            event: name.to_string(),
-            timestamp: self.clock.now(),
+        let event = OutboxEvent::new(
+            self.ids.new_id("evt"),
+            &principal.program_id,
+            name,
+            self.clock.now(),
             data,
-            target_webhook: None,
-        };
+        );
         Ok(self.store.publish_event(&event, idempotency_key).await?)
     }
 

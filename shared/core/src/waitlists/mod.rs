@@ -443,8 +443,11 @@ impl Waitlists<'_> {
         Err(StoreError::VersionConflict.into())
     }
 
+    /// An event about this waitlist: ReferralLoop subscriptions filter and envelope by its id.
     fn signup_event(&self, waitlist: &Waitlist, change: Change, now: Timestamp) -> OutboxEvent {
-        self.app.outbox_event(&waitlist.program_id, change, now)
+        let mut event = self.app.outbox_event(&waitlist.program_id, change, now);
+        event.waitlist_id = Some(waitlist.id.clone());
+        event
     }
 }
 
