@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod receiver;
+pub mod script_receiver;
 
 use axum::Router;
 use chrono::TimeZone;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 const REGION: &str = "us-east-1";
 
 /// Everything template.yaml would create, on moto, with the API and the two handlers wired to it.
-struct Stack {
+pub(crate) struct Stack {
     router: axum::Router,
     dispatcher: Arc<Dispatcher>,
     sqs: aws_sdk_sqs::Client,
@@ -74,7 +74,7 @@ impl CallLog {
 }
 
 impl Stack {
-    async fn new() -> Stack {
+    pub(crate) async fn new() -> Stack {
         Stack::counting(CallLog::default()).await
     }
 
@@ -173,7 +173,12 @@ impl Stack {
         iterators
     }
 
-    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
+    /// An API Gateway event as the API function would get it.
+    pub(crate) async fn invoke(&self, event: Value) -> ApiResponse {
+        invoke_router(&self.router, event).await
+    }
+
+    pub(crate) async fn api(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
         let body = body.map(|body| body.to_string());
         invoke_router(
             &self.router,
@@ -224,7 +229,7 @@ impl Stack {
     }
 
     /// Runs the fan-out handler on everything new in the stream.
-    async fn fan_out(&mut self) {
+    pub(crate) async fn fan_out(&mut self) {
         let event: StreamEvent = serde_json::from_value(self.stream_event().await).unwrap();
         let response = refwire_fanout::handle(&self.dispatcher, event).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -280,7 +285,7 @@ impl Stack {
 
     /// Hands the queue's messages to the delivery handler and deletes the ones it finished, as the
     /// event source mapping does; returns how many it handled.
-    async fn deliver(&self, wait_seconds: u64) -> usize {
+    pub(crate) async fn deliver(&self, wait_seconds: u64) -> usize {
         let (event, handles) = self.receive(wait_seconds).await;
         let event: SqsEvent = serde_json::from_value(event).unwrap();
         let response = refwire_delivery::handle(Arc::clone(&self.dispatcher), event).await;

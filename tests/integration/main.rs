@@ -12,5 +12,6 @@ mod local_webhooks;
 mod openapi;
 mod participants;
 mod races;
+mod seed_receivers;
 mod waitlists;
 mod webhooks;

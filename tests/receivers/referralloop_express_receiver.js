@@ -8,24 +8,13 @@
 // Prints {"listening": port}, then one JSON line per request:
 // {event_type, waitlist_id, data, timestamp, status, verified}.
 'use strict';
-const http = require('http');
 const express = require('express');
 const { verifyWebhookSignature } = require('./referralloop_verify_signature.js');
+const { report, quietConsole, listenOnTestPort } = require('./receiver_support.js');
 
 const secrets = JSON.parse(process.env.WEBHOOK_SECRETS || '{}');
-const stdout = process.stdout;
-const report = (line) => stdout.write(`${JSON.stringify(line)}\n`);
-// Stdout carries only the report lines; what the example logs goes to stderr.
-console.log = console.error;
-
-// The example listens on port 3000 on every interface; a test receiver listens on PORT on
-// 127.0.0.1. express() copies `listen` from express.application into each app it makes.
-express.application.listen = function listenOnTestPort() {
-  const server = http.createServer(this);
-  return server.listen(Number(process.env.PORT), '127.0.0.1', () => {
-    report({ listening: server.address().port });
-  });
-};
+quietConsole();
+listenOnTestPort(express);
 
 function verified(req) {
   const signatureHeader = req.headers['x-webhook-signature'] || '';
