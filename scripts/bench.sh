@@ -5,6 +5,9 @@
 #                                        (e.g. --referrals 5000 --concurrency 32)
 #   scripts/bench.sh deliveries [ARGS]   webhook fan-out + delivery throughput and latency
 #                                        (e.g. --events 2000 --concurrency 16)
+#   scripts/bench.sh waitlist-costs      DynamoDB operations of a waitlist position read and a boost
+#                                        at 100,000 signups, on moto (REFWIRE_WAITLIST_SIGNUPS=n
+#                                        for another size; needs .venv, which scripts/test.sh makes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p refwire-local -p refwire-bench
@@ -13,7 +16,16 @@ release="${CARGO_TARGET_DIR:-target}/release"
 milestones() { "$release/milestone-load" --local "$release/refwire-local" "$@"; }
 deliveries() { "$release/delivery-load" --local "$release/refwire-local" "$@"; }
 
+waitlist_costs() {
+  [ -x .venv/bin/python ] || { echo "run scripts/test.sh once first: it creates .venv with moto" >&2; exit 1; }
+  # shellcheck source=scripts/moto.sh
+  . scripts/moto.sh
+  start_moto "${REFWIRE_MOTO_PORT:-5066}" target/moto-bench.log
+  cargo test --quiet -p refwire-tests --test integration waitlist_costs_at_scale -- --ignored --nocapture
+}
+
 case "${1:-}" in
+  waitlist-costs) waitlist_costs ;;
   milestones | deliveries)
     benchmark="$1"
     shift
@@ -21,7 +33,7 @@ case "${1:-}" in
     ;;
   "") milestones && deliveries ;;
   *)
-    echo "usage: scripts/bench.sh [milestones|deliveries [ARGS]]" >&2
+    echo "usage: scripts/bench.sh [milestones|deliveries [ARGS]|waitlist-costs]" >&2
     exit 2
     ;;
 esac

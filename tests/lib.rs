@@ -43,6 +43,9 @@ pub fn start_time() -> refwire_core::time::Timestamp {
     chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap()
 }
 
+/// A request the API must refuse: method, path, body, then the status and the field it names.
+pub type Refusal = (&'static str, String, Option<Value>, u16, &'static str);
+
 /// A response as API Gateway would return it to the client.
 #[derive(Debug)]
 pub struct ApiResponse {
@@ -174,6 +177,25 @@ impl TestApp {
         }
         self.secret("POST", "/v1/api/referral/milestone", Some(body))
             .await
+    }
+
+    /// Sends each secret-key request and asserts it is refused with `status` in the JSON error
+    /// shape, naming `field` when one is given (`""`: none checked).
+    pub async fn assert_refused(&self, cases: &[Refusal]) {
+        for (method, path, body, status, field) in cases {
+            let response = self.secret(method, path, body.clone()).await;
+            assert_eq!(
+                response.status, *status,
+                "{method} {path} {body:?}: {response:?}"
+            );
+            assert!(response.body["error"]["code"].is_string(), "{response:?}");
+            if !field.is_empty() {
+                assert_eq!(
+                    response.body["error"]["field"], *field,
+                    "{method} {path}: {response:?}"
+                );
+            }
+        }
     }
 
     /// All outbox events of the test program, oldest first.

@@ -523,6 +523,30 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
         "delivery attempt that succeeds",
         &[("GetItem", 3), ("TransactWriteItems", 1)],
     ),
+    (
+        "POST /v1/participants",
+        &[("GetItem", 3), ("TransactWriteItems", 1)],
+    ),
+    (
+        "POST /v1/participants (with a participant's code)",
+        &[("GetItem", 11), ("TransactWriteItems", 3)],
+    ),
+    (
+        "POST /v1/participants/{id}/qualify",
+        &[("GetItem", 10), ("TransactWriteItems", 2)],
+    ),
+    (
+        "POST /webhook/{token}/qualify",
+        &[("GetItem", 11), ("TransactWriteItems", 2)],
+    ),
+    (
+        "POST /v1/waitlists/{id}/signups (new person, referred: boosts the referrer)",
+        &[("GetItem", 16), ("Query", 2), ("TransactWriteItems", 4)],
+    ),
+    (
+        "GET /v1/waitlists/{id}/signups/{signup_id}",
+        &[("GetItem", 3), ("Query", 1)],
+    ),
 ];
 
 #[tokio::test]
@@ -692,6 +716,86 @@ async fn operations_per_call_are_as_documented() {
             .collect(),
     ));
 
+    // Participants and waitlists (fan-out and delivery of their events cost as above).
+    let ann = stack
+        .api(
+            "POST",
+            "/v1/participants",
+            Some(json!({"email": "ann@example.com"})),
+        )
+        .await;
+    assert_eq!(ann.status, 201, "{ann:?}");
+    measured.push(("POST /v1/participants", calls.take()));
+    let ann_code = ann.body["referral_code"].clone();
+    let bob = stack
+        .api(
+            "POST",
+            "/v1/participants",
+            Some(json!({"email": "bob@example.com", "referral_code": ann_code})),
+        )
+        .await;
+    assert_eq!(bob.status, 201, "{bob:?}");
+    measured.push((
+        "POST /v1/participants (with a participant's code)",
+        calls.take(),
+    ));
+    let bob_id = bob.body["id"].as_str().unwrap();
+    let qualified = stack
+        .api("POST", &format!("/v1/participants/{bob_id}/qualify"), None)
+        .await;
+    assert_eq!(qualified.status, 200, "{qualified:?}");
+    measured.push(("POST /v1/participants/{id}/qualify", calls.take()));
+    let carol = stack
+        .api(
+            "POST",
+            "/v1/participants",
+            Some(json!({"email": "carol@example.com", "referral_code": ann_code})),
+        )
+        .await;
+    let inbound = stack.api("POST", "/v1/inbound/rotate-token", None).await;
+    let token = inbound.body["token"].as_str().unwrap();
+    calls.take();
+    let form = format!("code={}", carol.body["referral_code"].as_str().unwrap());
+    let mut event = apigw_event(
+        "POST",
+        &format!("/webhook/{token}/qualify"),
+        None,
+        Some(&form),
+    );
+    event["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+    assert_eq!(stack.invoke(event).await.status, 200);
+    measured.push(("POST /webhook/{token}/qualify", calls.take()));
+    let waitlist = stack
+        .api("POST", "/v1/waitlists", Some(json!({"name": "Launch"})))
+        .await;
+    let signups = format!(
+        "/v1/waitlists/{}/signups",
+        waitlist.body["id"].as_str().unwrap()
+    );
+    let dave = stack
+        .api("POST", &signups, Some(json!({"email": "dave@example.com"})))
+        .await;
+    stack
+        .api("POST", &signups, Some(json!({"email": "erin@example.com"})))
+        .await;
+    calls.take();
+    let referred = json!({"email": "fay@example.com", "referral_code": dave.body["referral_code"]});
+    let boosted = stack.api("POST", &signups, Some(referred)).await;
+    assert_eq!(boosted.status, 201, "{boosted:?}");
+    measured.push((
+        "POST /v1/waitlists/{id}/signups (new person, referred: boosts the referrer)",
+        calls.take(),
+    ));
+    let read = stack
+        .api(
+            "GET",
+            &format!("{signups}/{}", dave.body["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(read.body["position"], 1);
+    measured.push(("GET /v1/waitlists/{id}/signups/{signup_id}", calls.take()));
+
     println!("| call | AWS operations |\n|---|---|");
     for (call, operations) in &measured {
         let listed: Vec<String> = operations
@@ -713,4 +817,160 @@ async fn operations_per_call_are_as_documented() {
         })
         .collect();
     assert_eq!(measured, documented);
+}
+
+/// The DynamoDB cost of reading a waitlist position and of a boost in a large waitlist, measured
+/// on moto: `scripts/bench.sh waitlist-costs` runs it (100,000 signups unless
+/// `REFWIRE_WAITLIST_SIGNUPS` says otherwise). The default test run skips it: filling the waitlist
+/// takes minutes. Moto answers a Query in one page whatever its size, so the pages and read units
+/// AWS would use are derived from the measured size of one index entry, as DynamoDB bills them.
+#[tokio::test]
+#[ignore = "a measurement: scripts/bench.sh waitlist-costs"]
+async fn waitlist_costs_at_scale() {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use refwire_core::waitlists::rank;
+    let signups: usize = std::env::var("REFWIRE_WAITLIST_SIGNUPS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(100_000);
+    let calls = CallLog::default();
+    let stack = Stack::counting(calls.clone()).await;
+    let created = stack
+        .api(
+            "POST",
+            "/v1/waitlists",
+            Some(json!({"name": "Launch", "boost": 100})),
+        )
+        .await;
+    let waitlist_id = created.body["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/waitlists/{waitlist_id}/signups");
+    let first = stack
+        .api("POST", &path, Some(json!({"email": "first@example.com"})))
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+
+    // The rest are copies of the first signup's item (as docs/dynamodb.md lays it out), written
+    // with BatchWriteItem: moto copies every table on each transaction, so 100,000 joins through
+    // the API would take hours there.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto_config().await);
+    let table = stack.settings.table.clone();
+    let partition = AttributeValue::S(format!("WAITLIST#{waitlist_id}"));
+    let get = |sk: String| {
+        dynamodb
+            .get_item()
+            .table_name(&table)
+            .key("pk", partition.clone())
+            .key("sk", AttributeValue::S(sk))
+    };
+    let first_id = first.body["id"].as_str().unwrap();
+    let template = get(format!("SIGNUP#{first_id}"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let entry_bytes: usize = template
+        .iter()
+        .map(|(name, value)| name.len() + value.as_s().or(value.as_n()).map_or(8, String::len))
+        .sum();
+    let mut doc: Value = serde_json::from_str(template["doc"].as_s().unwrap()).unwrap();
+    let mut last_key = doc["rank"]
+        .as_str()
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let mut batch = Vec::new();
+    for n in 0..signups {
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        last_key = rank::between(Some(&last_key), None);
+        doc["id"] = json!(id);
+        doc["rank"] = json!(format!("{last_key}#{id}"));
+        doc["email"] = json!(format!("bulk{n}@example.com"));
+        doc["participant_id"] = json!(format!("par_bulk{n}"));
+        let mut item = template.clone();
+        item.insert("sk".into(), AttributeValue::S(format!("SIGNUP#{id}")));
+        item.insert(
+            "lsi1sk".into(),
+            AttributeValue::S(format!("{last_key}#{id}")),
+        );
+        item.insert("doc".into(), AttributeValue::S(doc.to_string()));
+        batch.push(
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build(),
+        );
+        if batch.len() == 25 || n + 1 == signups {
+            let output = dynamodb
+                .batch_write_item()
+                .request_items(&table, std::mem::take(&mut batch))
+                .send()
+                .await
+                .unwrap();
+            assert!(output.unprocessed_items.unwrap_or_default().is_empty());
+        }
+    }
+    let mut waitlist = get("WAITLIST".into()).send().await.unwrap().item.unwrap();
+    let mut waitlist_doc: Value = serde_json::from_str(waitlist["doc"].as_s().unwrap()).unwrap();
+    waitlist_doc["signup_count"] = json!(signups + 1);
+    waitlist.insert("doc".into(), AttributeValue::S(waitlist_doc.to_string()));
+    dynamodb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(waitlist))
+        .send()
+        .await
+        .unwrap();
+    eprintln!("filled {signups} signups in {:?}", started.elapsed());
+
+    let last = signups as u64 + 2;
+    let ann = stack
+        .api("POST", &path, Some(json!({"email": "ann@example.com"})))
+        .await;
+    assert_eq!(ann.body["position"], last, "{ann:?}");
+    let ann_signup = format!("{path}/{}", ann.body["id"].as_str().unwrap());
+    calls.take();
+    assert_eq!(
+        stack.api("GET", &ann_signup, None).await.body["position"],
+        last
+    );
+    let position_read = calls.take();
+    let bob = json!({"email": "bob@example.com", "referral_code": ann.body["referral_code"]});
+    assert_eq!(stack.api("POST", &path, Some(bob)).await.status, 201);
+    let boosted_join = calls.take();
+    assert_eq!(
+        stack.api("GET", &ann_signup, None).await.body["position"],
+        last - 100
+    );
+
+    // A position read counts the entries ahead through lsi1 (a strongly consistent Query); a boost
+    // counts them once to learn the old position.
+    let scanned = (last - 1) as usize * entry_bytes;
+    let pages = scanned.div_ceil(1 << 20);
+    let read_units = scanned.div_ceil(4096);
+    println!(
+        "index entry: {entry_bytes} bytes; counting {} entries reads {:.1} MB: {pages} Query pages and {read_units} read units on AWS",
+        last - 1,
+        scanned as f64 / 1e6
+    );
+    println!("| call at {signups} signups (last place) | operations on moto | on AWS |");
+    println!("|---|---|---|");
+    for (call, counts) in [
+        ("GET /v1/waitlists/{id}/signups/{signup_id}", position_read),
+        (
+            "POST /v1/waitlists/{id}/signups (referred: boosts the last signup by 100)",
+            boosted_join,
+        ),
+    ] {
+        let operations: Vec<String> = counts
+            .iter()
+            .map(|(operation, count)| format!("{operation} ×{count}"))
+            .collect();
+        println!(
+            "| `{call}` | {} | the Query counting the position: {pages} pages, {read_units} RCU |",
+            operations.join(", ")
+        );
+    }
 }

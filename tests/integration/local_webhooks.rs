@@ -5,61 +5,22 @@
 //! no job and sends nothing twice after success.
 
 use refwire_core::js_json;
-use refwire_tests::local::LocalProcess;
+use refwire_tests::local::{LocalApi, LocalProcess};
 use refwire_tests::receiver::{Receiver, Reply};
 use refwire_tests::script_receiver::{PATIENCE, ScriptReceiver, free_port, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-struct Api {
-    base_url: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn of(local: &LocalProcess, key: &str) -> Api {
-        Api {
-            base_url: local.base_url.clone(),
-            key: key.to_string(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .header("X-API-Key", &self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (status, body) = self.send(reqwest::Method::POST, path, Some(body)).await;
-        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
-        body
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn complete_a_referral(&self) {
-        let created = self
-            .post("/v1/api/referral/create", json!({"user_id": "user_123"}))
-            .await;
-        let code = created["referral_code"].as_str().unwrap();
-        for milestone in ["signed_up", "completed"] {
-            let body = json!({"referral_code": code, "milestone": milestone, "referred_user_id": "user_456"});
-            self.post("/v1/api/referral/milestone", body).await;
-        }
+/// The referral lifecycle through the real process's API.
+async fn complete_a_referral(api: &LocalApi) {
+    let created = api
+        .post("/v1/api/referral/create", json!({"user_id": "user_123"}))
+        .await;
+    let code = created["referral_code"].as_str().unwrap();
+    for milestone in ["signed_up", "completed"] {
+        let body =
+            json!({"referral_code": code, "milestone": milestone, "referred_user_id": "user_456"});
+        api.post("/v1/api/referral/milestone", body).await;
     }
 }
 
@@ -74,7 +35,7 @@ async fn tolinkus_node_code_and_the_standard_webhooks_library_verify_our_deliver
             .any(|line| line.starts_with("--allow-loopback-http")),
         "the flag is announced"
     );
-    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let api = LocalApi::of(&local, &local.printed("secret key:").unwrap());
 
     let (node_port, python_port) = (free_port(), free_port());
     let node_hook = api
@@ -102,7 +63,7 @@ async fn tolinkus_node_code_and_the_standard_webhooks_library_verify_our_deliver
         )],
     );
 
-    api.complete_a_referral().await;
+    complete_a_referral(&api).await;
     wait_until("both receivers saw four events", || {
         node.seen().len() >= 4 && python.seen().len() >= 4
     })
@@ -145,7 +106,7 @@ async fn tolinkus_node_code_and_the_standard_webhooks_library_verify_our_deliver
 async fn a_receiver_holding_the_old_secret_verifies_until_the_rotation_grace_period_ends() {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
-    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let api = LocalApi::of(&local, &local.printed("secret key:").unwrap());
     let port = free_port();
     let hook = api
         .post("/v1/webhooks", json!({"name": "node", "url": format!("http://127.0.0.1:{port}/webhooks/tolinku"), "events": ["referral.created"]}))
@@ -206,7 +167,7 @@ const AWKWARD_DATA: [&str; 3] = [
 async fn referral_loops_documented_receivers_run_unchanged_and_verify_our_deliveries() {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
-    let api = Api::of(&local, &local.printed("secret key:").unwrap());
+    let api = LocalApi::of(&local, &local.printed("secret key:").unwrap());
     let settings = json!({"reward_type": "credit", "reward_value": 5.0});
     let (status, body) = api
         .send(
@@ -256,7 +217,7 @@ async fn referral_loops_documented_receivers_run_unchanged_and_verify_our_delive
         api.post("/v1/events", json!({"event": "link.clicked", "data": data}))
             .await;
     }
-    api.complete_a_referral().await;
+    complete_a_referral(&api).await;
     wait_until("both receivers saw every event", || {
         express.seen().len() >= 4 && flask.seen().len() >= 4
     })
@@ -319,7 +280,7 @@ async fn a_kill_9_mid_retry_loses_no_job_and_never_resends_after_success() {
     receiver.script([Reply::status(500)]);
 
     let first = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
-    let api = Api::of(&first, &first.printed("secret key:").unwrap());
+    let api = LocalApi::of(&first, &first.printed("secret key:").unwrap());
     let hook = api
         .post("/v1/webhooks", json!({"name": "flaky", "url": receiver.url, "events": ["referral.created"], "retry_schedule": [3]}))
         .await;
@@ -343,7 +304,7 @@ async fn a_kill_9_mid_retry_loses_no_job_and_never_resends_after_success() {
 
     // The retry waits in the data file and goes out after the restart.
     let second = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
-    let api = Api::of(&second, &api.key);
+    let api = LocalApi::of(&second, &api.key);
     wait_until("the retry arrived", || receiver.received().len() == 2).await;
     let started = Instant::now();
     while api.get(&deliveries).await["deliveries"][0]["state"] != "succeeded" {
@@ -354,7 +315,7 @@ async fn a_kill_9_mid_retry_loses_no_job_and_never_resends_after_success() {
 
     // Nothing is sent again after success, across another crash and restart.
     let third = LocalProcess::start(&data_file, &["--allow-loopback-http"]);
-    let api = Api::of(&third, &api.key);
+    let api = LocalApi::of(&third, &api.key);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(receiver.received().len(), 2);
     let attempts: Vec<_> = receiver

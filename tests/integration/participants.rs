@@ -1,7 +1,7 @@
 //! Participants through lambda_http with API Gateway v2 events: one referral lifecycle behind
 //! joins and qualification, search, deletion, the inbound qualify webhook, and bad input.
 
-use refwire_tests::{TestApp, apigw_event};
+use refwire_tests::{Refusal, TestApp, apigw_event};
 use serde_json::{Value, json};
 
 async fn join(t: &TestApp, body: Value) -> Value {
@@ -482,7 +482,7 @@ async fn bad_participant_input_is_a_clear_4xx_and_changes_nothing() {
         .secret("GET", "/v1/participants?limit=100", None)
         .await
         .body;
-    let cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "POST",
             "/v1/participants".into(),
@@ -586,20 +586,7 @@ async fn bad_participant_input_is_a_clear_4xx_and_changes_nothing() {
             "",
         ),
     ];
-    for (method, path, body, status, field) in cases {
-        let response = t.secret(method, &path, body.clone()).await;
-        assert_eq!(
-            response.status, status,
-            "{method} {path} {body:?}: {response:?}"
-        );
-        assert!(response.body["error"]["code"].is_string(), "{response:?}");
-        if !field.is_empty() {
-            assert_eq!(
-                response.body["error"]["field"], field,
-                "{method} {path}: {response:?}"
-            );
-        }
-    }
+    t.assert_refused(&cases).await;
     let raw = t
         .call(
             "POST",

@@ -6,11 +6,21 @@ use serde_json::{Value, json};
 
 /// Sends `count` copies of one POST in parallel and returns every (status, body).
 async fn race(url: String, key: &str, body: Value, count: usize) -> Vec<(u16, Value)> {
+    race_each(url, key, count, |_| body.clone()).await
+}
+
+/// Sends `count` POSTs in parallel, the n-th with `body(n)`; returns every (status, body) in order.
+async fn race_each(
+    url: String,
+    key: &str,
+    count: usize,
+    body: impl Fn(usize) -> Value,
+) -> Vec<(u16, Value)> {
     let client = reqwest::Client::new();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(count));
     let calls: Vec<_> = (0..count)
-        .map(|_| {
-            let request = client.post(&url).header("X-API-Key", key).json(&body);
+        .map(|n| {
+            let request = client.post(&url).header("X-API-Key", key).json(&body(n));
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -114,29 +124,15 @@ async fn racing_joins_with_one_code_each_get_their_own_referral() {
         .body;
     let code = ann["referral_code"].as_str().unwrap();
     let url = format!("{}/v1/participants", t.serve().await);
-    let client = reqwest::Client::new();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
-    let joins: Vec<_> = (0..20)
-        .map(|n| {
-            let body = json!({"email": format!("friend{n}@example.com"), "referral_code": code});
-            let request = client
-                .post(&url)
-                .header("X-API-Key", &t.secret_key)
-                .json(&body);
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let response = request.send().await.unwrap();
-                (
-                    response.status().as_u16(),
-                    response.json::<Value>().await.unwrap(),
-                )
-            })
-        })
-        .collect();
+    let joins = race_each(
+        url,
+        &t.secret_key,
+        20,
+        |n| json!({"email": format!("friend{n}@example.com"), "referral_code": code}),
+    )
+    .await;
     let mut referrals = std::collections::BTreeSet::new();
-    for join in joins {
-        let (status, body) = join.await.unwrap();
+    for (status, body) in joins {
         assert_eq!(status, 201, "{body}");
         let via = body["referred_via"].as_str().unwrap().to_string();
         let referral = t

@@ -5,7 +5,7 @@
 //! Referral Factory's inbound qualify request (its curl, locally) qualifies the referred user.
 
 use crate::aws_pipeline::Stack;
-use refwire_tests::local::LocalProcess;
+use refwire_tests::local::{LocalApi, LocalProcess};
 use refwire_tests::script_receiver::{PATIENCE, ScriptReceiver, free_port};
 use refwire_tests::{apigw_event, node, python};
 use serde_json::{Value, json};
@@ -22,24 +22,14 @@ trait Runtime {
 }
 
 struct Local {
-    process: LocalProcess,
-    key: String,
-    http: reqwest::Client,
+    _process: LocalProcess,
+    api: LocalApi,
 }
 
 impl Runtime for Local {
     async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.process.base_url))
-            .header("X-API-Key", &self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.api.send(method, path, body).await
     }
 
     async fn qualify_inbound(&mut self, qualify_url: &str, code: &str) -> (u16, Value) {
@@ -302,11 +292,10 @@ async fn the_products_documented_receivers_work_unchanged(mut runtime: impl Runt
 async fn on_refwire_local() {
     let dir = tempfile::tempdir().unwrap();
     let process = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);
-    let key = process.printed("secret key:").unwrap();
+    let api = LocalApi::of(&process, &process.printed("secret key:").unwrap());
     let local = Local {
-        process,
-        key,
-        http: reqwest::Client::new(),
+        _process: process,
+        api,
     };
     the_products_documented_receivers_work_unchanged(local).await;
 }

@@ -6,7 +6,7 @@ use refwire_core::ids::RandomIds;
 use refwire_core::participants::NewParticipant;
 use refwire_core::program::KeyKind;
 use refwire_core::service::{Config, Deps, Principal, Refwire};
-use refwire_tests::TestApp;
+use refwire_tests::{Refusal, TestApp};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -264,7 +264,7 @@ async fn bad_waitlist_input_is_a_clear_4xx_and_changes_nothing() {
     );
     let before = t.events().await.len();
     let before_order = order(&t, &waitlist).await;
-    let cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         ("POST", "/v1/waitlists".into(), Some(json!({})), 400, "name"),
         (
             "POST",
@@ -372,20 +372,7 @@ async fn bad_waitlist_input_is_a_clear_4xx_and_changes_nothing() {
             "",
         ),
     ];
-    for (method, path, body, status, field) in cases {
-        let response = t.secret(method, &path, body.clone()).await;
-        assert_eq!(
-            response.status, status,
-            "{method} {path} {body:?}: {response:?}"
-        );
-        assert!(response.body["error"]["code"].is_string(), "{response:?}");
-        if !field.is_empty() {
-            assert_eq!(
-                response.body["error"]["field"], field,
-                "{method} {path}: {response:?}"
-            );
-        }
-    }
+    t.assert_refused(&cases).await;
     assert_eq!(t.events().await.len(), before);
     assert_eq!(order(&t, &waitlist).await, before_order);
     // Nobody was left behind as a participant by a refused signup.

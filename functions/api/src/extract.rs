@@ -10,6 +10,15 @@ use axum::http::request::Parts;
 use refwire_core::service::Principal;
 use serde::de::DeserializeOwned;
 
+/// 201 for something the call created, 200 for the existing thing an idempotent call returned.
+pub fn created_or_existing(created: bool) -> axum::http::StatusCode {
+    if created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    }
+}
+
 /// Request bodies above this get 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, QueryParams, RawBody, parse_json};
+use crate::extract::{Caller, JsonBody, QueryParams, RawBody, created_or_existing, parse_json};
 use crate::views::ParticipantView;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -39,11 +39,7 @@ pub async fn join(
         metadata: body.metadata,
     };
     let (participant, created) = app.participants().join(&caller, request).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = created_or_existing(created);
     Ok((status, Json(json!(ParticipantView::of(&participant)))))
 }
 

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, QueryParams, query_filter};
+use crate::extract::{Caller, JsonBody, QueryParams, created_or_existing, query_filter};
 use crate::views::ReferralView;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -54,11 +54,7 @@ pub async fn create(
         referrer: None,
     };
     let (referral, created) = app.create_referral(&caller, request).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = created_or_existing(created);
     Ok((
         status,
         Json(json!({

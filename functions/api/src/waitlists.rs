@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, QueryParams};
+use crate::extract::{Caller, JsonBody, QueryParams, created_or_existing};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -127,11 +127,7 @@ pub async fn join(
         user_id: None,
     };
     let (placed, created) = app.waitlists().join(&caller, &id, person).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = created_or_existing(created);
     Ok((status, Json(json!(SignupView::of(&placed)))))
 }
 

@@ -1,4 +1,4 @@
-//! Webhook routes (DESIGN §4): endpoints, the delivery log, resends, custom events, and the
+//! Webhook routes: endpoints, the delivery log, resends, custom events, and the
 //! ReferralLoop-compatible subscribe/unsubscribe pair.
 
 use crate::AppState;

@@ -20,7 +20,7 @@ use std::time::Duration;
 /// logs purged, and how many referrals per pass.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const SWEEP_BATCH: u32 = 500;
-/// How long outbox events and delivery logs are kept (DESIGN §5; on AWS the table's TTL).
+/// How long outbox events and delivery logs are kept (30 days; on AWS the table's TTL).
 const RETENTION_DAYS: i64 = 30;
 
 #[tokio::main]

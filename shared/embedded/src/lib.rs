@@ -78,7 +78,7 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Deletes what DESIGN §5 keeps for a limited time (DynamoDB does it with TTL): outbox events
+    /// Deletes what is kept for a limited time (30 days; DynamoDB does it with TTL): outbox events
     /// written before `cutoff` that fan-out has passed (their idempotency keys go with them), and
     /// finished deliveries with their attempt logs created before it. Returns how many rows went.
     pub async fn purge_before(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
@@ -128,6 +128,34 @@ impl EmbeddedStore {
         })
         .await
         .map_err(|join| StoreError::Unavailable(join.to_string()))?
+    }
+
+    /// Runs `work` in one transaction with `events` written beside it, and wakes the fan-out worker
+    /// when there were events. An error from `work` rolls everything back.
+    async fn write_with_events<T, F>(
+        &self,
+        events: &[OutboxEvent],
+        work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let events = events.to_vec();
+        let wakes = !events.is_empty();
+        let written = self
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let written = work(&tx)?;
+                insert_events(&tx, &events)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(written)
+            })
+            .await?;
+        if wakes {
+            self.notify_outbox();
+        }
+        Ok(written)
     }
 
     /// The JSON document of the one row `sql` (taking the id as `?1`) selects, if any.

@@ -1,6 +1,6 @@
 //! `ParticipantStore` on SQLite. Email, user id and code uniqueness are the schema's.
 
-use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
+use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::participants::{Participant, ParticipantKey, email_key};
@@ -68,9 +68,7 @@ impl ParticipantStore for EmbeddedStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let participant = participant.clone();
-        let events = events.to_vec();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+        self.write_with_events(events, move |tx| {
             tx.execute(
                 "INSERT INTO participants
                      (id, program_id, email_key, user_id, code, referrals_count, version, doc)
@@ -100,12 +98,9 @@ impl ParticipantStore for EmbeddedStore {
                     return Err(StoreError::NotFound);
                 }
             }
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
-        .await?;
-        self.notify_outbox();
-        Ok(())
+        .await
     }
 
     async fn get_participant(
@@ -136,9 +131,7 @@ impl ParticipantStore for EmbeddedStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let participant = participant.clone();
-        let events = events.to_vec();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+        self.write_with_events(events, move |tx| {
             let updated = tx
                 .execute(
                     "UPDATE participants SET version = ?3, doc = ?4
@@ -154,12 +147,9 @@ impl ParticipantStore for EmbeddedStore {
             if updated == 0 {
                 return Err(StoreError::VersionConflict);
             }
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
-        .await?;
-        self.notify_outbox();
-        Ok(())
+        .await
     }
 
     async fn delete_participant(
@@ -168,28 +158,26 @@ impl ParticipantStore for EmbeddedStore {
         events: &[OutboxEvent],
     ) -> Result<bool, StoreError> {
         let participant = participant.clone();
-        let events = events.to_vec();
         let deleted = self
-            .run(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+            .write_with_events(events, move |tx| {
                 let deleted = tx
                     .execute(
                         "DELETE FROM participants WHERE program_id = ?1 AND id = ?2",
                         [&participant.program_id, &participant.id],
                     )
                     .map_err(unavailable)?;
+                // Nothing to delete: roll back rather than write the event.
                 if deleted == 0 {
-                    return Ok(false);
+                    return Err(StoreError::NotFound);
                 }
-                insert_events(&tx, &events)?;
-                tx.commit().map_err(unavailable)?;
-                Ok(true)
+                Ok(())
             })
-            .await?;
-        if deleted {
-            self.notify_outbox();
+            .await;
+        match deleted {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(err) => Err(err),
         }
-        Ok(deleted)
     }
 
     async fn list_participants(

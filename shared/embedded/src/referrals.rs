@@ -176,9 +176,7 @@ impl ReferralStore for EmbeddedStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let referral = referral.clone();
-        let events = events.to_vec();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+        self.write_with_events(events, move |tx| {
             let updated = tx
                 .execute(
                     "UPDATE referrals SET referred_user_id = ?3, user_name = ?4, status = ?5,
@@ -200,12 +198,9 @@ impl ReferralStore for EmbeddedStore {
             if updated == 0 {
                 return Err(StoreError::VersionConflict);
             }
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
-        .await?;
-        self.notify_outbox();
-        Ok(())
+        .await
     }
 
     async fn list_referrals(

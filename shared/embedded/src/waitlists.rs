@@ -1,6 +1,6 @@
 //! `WaitlistStore` on SQLite: positions are counts over the `(waitlist_id, rank)` index.
 
-use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
+use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::ports::WaitlistStore;
 use refwire_core::waitlists::{Signup, SignupChange, Waitlist};
@@ -177,11 +177,11 @@ impl WaitlistStore for EmbeddedStore {
 
     async fn write_signups(&self, change: &SignupChange) -> Result<(), StoreError> {
         let change = change.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+        let events = change.events.clone();
+        self.write_with_events(&events, move |tx| {
             let waitlist = &change.waitlist;
             update_versioned(
-                &tx,
+                tx,
                 "UPDATE waitlists SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
                 &waitlist.id,
                 waitlist.version,
@@ -205,7 +205,7 @@ impl WaitlistStore for EmbeddedStore {
             }
             if let Some(signup) = &change.moved {
                 update_versioned(
-                    &tx,
+                    tx,
                     "UPDATE signups SET version = ?3, doc = ?4, rank = ?5 WHERE id = ?1 AND version = ?2",
                     &signup.id,
                     signup.version,
@@ -217,11 +217,8 @@ impl WaitlistStore for EmbeddedStore {
                 tx.execute("DELETE FROM signups WHERE id = ?1", [&signup.id])
                     .map_err(unavailable)?;
             }
-            insert_events(&tx, &change.events)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
-        .await?;
-        self.notify_outbox();
-        Ok(())
+        .await
     }
 }

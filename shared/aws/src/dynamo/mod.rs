@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// How long outbox events and delivery logs are kept (DESIGN §5: 30 days by default).
+/// How long outbox events and delivery logs are kept: 30 days by default.
 pub const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 #[derive(Clone)]

@@ -66,10 +66,25 @@ impl Signup {
     }
 }
 
-/// The rank of the signup `signup_id` placed between two neighbours' keys.
-fn rank_between(low: Option<&Signup>, high: Option<&Signup>, signup_id: &str) -> String {
+/// Ranks are index sort keys: DynamoDB allows 1024 bytes.
+const MAX_RANK_BYTES: usize = 1024;
+
+/// The rank of the signup `signup_id` placed between two neighbours' keys. Keys only grow when
+/// the same gap is split thousands of times; past the limit the move is refused.
+fn rank_between(
+    low: Option<&Signup>,
+    high: Option<&Signup>,
+    signup_id: &str,
+) -> Result<String, Error> {
     let key = rank::between(low.map(Signup::rank_key), high.map(Signup::rank_key));
-    format!("{key}#{signup_id}")
+    let rank = format!("{key}#{signup_id}");
+    if rank.len() > MAX_RANK_BYTES {
+        return Err(Error::conflict(
+            "waitlist_gap_full",
+            "no room is left between these two places; move one of the neighbours first",
+        ));
+    }
+    Ok(rank)
 }
 
 /// One transaction on a waitlist's order: the waitlist (its version one above the stored one, its
@@ -186,7 +201,7 @@ impl Waitlists<'_> {
                 .next();
             let id = self.app.ids.new_uuid();
             let signup = Signup {
-                rank: rank_between(last.as_ref(), None, &id),
+                rank: rank_between(last.as_ref(), None, &id)?,
                 id,
                 waitlist_id: waitlist.id.clone(),
                 program_id: waitlist.program_id.clone(),
@@ -281,7 +296,7 @@ impl Waitlists<'_> {
             let behind = store.signups_from(&waitlist.id, new - 1, 2).await?;
             (behind.first().cloned(), behind.get(1).cloned())
         };
-        signup.rank = rank_between(low.as_ref(), high.as_ref(), &signup.id);
+        signup.rank = rank_between(low.as_ref(), high.as_ref(), &signup.id)?;
         signup.version += 1;
         let change = Change {
             event: events::SIGNUP_POSITION_CHANGED,

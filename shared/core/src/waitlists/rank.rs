@@ -1,9 +1,11 @@
 //! Rank keys: strings whose byte order is the waitlist order, with a key between any two keys, so
 //! a signup moves by rewriting its own key only (no other signup is touched when someone is boosted).
 //!
-//! A key is read as a base-62 fraction in [0, 1) with digits `0-9A-Za-z` (ASCII order), never
-//! ending in `0`, so there is always room before and after it. This is the "fractional indexing"
-//! technique (as in Figma's and Rocicorp's implementations), without their integer part.
+//! This is "fractional indexing" (as in Figma's and Rocicorp's implementations): a key is a fixed
+//! width base-62 integer (digits `0-9A-Za-z`, ASCII order) optionally followed by a fraction that
+//! never ends in `0`. Joins append at the next integer and a move to the front takes the previous
+//! one, so those keys stay 8 characters however long the list; only a key placed between two
+//! neighbours grows a fraction (about one character per six splits of the same gap).
 
 const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -14,17 +16,62 @@ fn digit_value(byte: u8) -> usize {
         .expect("rank keys contain only base-62 digits")
 }
 
-/// Whether `key` is a rank key this module made (base-62 digits, not ending in `0`).
+/// Digits of a key's integer part.
+const INTEGER_WIDTH: usize = 8;
+/// The first key: the middle of the integer range, leaving as much room before as after.
+const FIRST: &str = "V0000000";
+
+/// Whether `key` is a rank key this module made.
 pub fn is_rank_key(key: &str) -> bool {
-    !key.is_empty() && key.bytes().all(|b| DIGITS.contains(&b)) && !key.ends_with('0')
+    key.len() >= INTEGER_WIDTH
+        && key.bytes().all(|b| DIGITS.contains(&b))
+        && (key.len() == INTEGER_WIDTH || !key.ends_with('0'))
 }
 
 /// A key strictly between `low` and `high` (`None`: the start or the end of the order).
 /// Requires `low < high` when both are given.
 pub fn between(low: Option<&str>, high: Option<&str>) -> String {
-    let low = low.unwrap_or("");
-    debug_assert!(high.is_none_or(|high| low < high), "{low:?} < {high:?}");
-    midpoint(low.as_bytes(), high.map(str::as_bytes))
+    match (low, high) {
+        (None, None) => FIRST.to_string(),
+        (Some(low), None) => step(low, 1),
+        (None, Some(high)) => step(high, -1),
+        (Some(low), Some(high)) => {
+            debug_assert!(low < high, "{low:?} < {high:?}");
+            let (low_integer, low_fraction) = low.split_at(INTEGER_WIDTH);
+            let (high_integer, high_fraction) = high.split_at(INTEGER_WIDTH);
+            if low_integer == high_integer {
+                return low_integer.to_string()
+                    + &midpoint(low_fraction.as_bytes(), Some(high_fraction.as_bytes()));
+            }
+            // The next integer when it is still below `high`; else room after `low`'s fraction.
+            let next = step(low, 1);
+            if next.as_str() < high {
+                next
+            } else {
+                low_integer.to_string() + &midpoint(low_fraction.as_bytes(), None)
+            }
+        }
+    }
+}
+
+/// The integer key `by` after (or before) the integer part of `key`: past the end (or before
+/// the start) whatever fraction `key` has.
+fn step(key: &str, by: i64) -> String {
+    let value = key.as_bytes()[..INTEGER_WIDTH]
+        .iter()
+        .fold(0i64, |value, &digit| value * 62 + digit_value(digit) as i64);
+    let mut next = value + by;
+    // 62^8 keys each way from the middle: a waitlist never gets near the edges.
+    assert!(
+        next >= 0 && next < 62i64.pow(INTEGER_WIDTH as u32),
+        "rank keys exhausted"
+    );
+    let mut digits = [b'0'; INTEGER_WIDTH];
+    for digit in digits.iter_mut().rev() {
+        *digit = DIGITS[(next % 62) as usize];
+        next /= 62;
+    }
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 fn midpoint(low: &[u8], high: Option<&[u8]>) -> String {
@@ -67,14 +114,16 @@ mod tests {
     fn keys_fall_strictly_between_their_bounds() {
         for (low, high) in [
             (None, None),
-            (None, Some("V")),
-            (Some("V"), None),
-            (Some("A"), Some("B")),
-            (Some("A"), Some("A1")),
-            (Some("A1"), Some("A2")),
-            (Some("Az"), Some("B")),
-            (Some("zzz"), None),
-            (None, Some("0001")),
+            (None, Some("V0000000")),
+            (Some("V0000000"), None),
+            (Some("V000000z"), None),
+            (Some("V0000000"), Some("V0000001")),
+            (Some("V0000000"), Some("V00000001")),
+            (Some("V0000001"), Some("V0000002")),
+            (Some("V00000zz"), Some("V0000100")),
+            (Some("Uzzzzzzz"), Some("V0000000")),
+            (Some("V0000003k"), Some("V0000003kV")),
+            (None, Some("V0000000V")),
         ] {
             let key = between(low, high);
             assert!(is_rank_key(&key), "{key:?}");
@@ -105,12 +154,27 @@ mod tests {
         }
         assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
         let longest = keys.iter().map(String::len).max().unwrap();
-        assert!(longest < 700, "keys stay bounded: {longest}");
+        assert!(longest < 200, "keys stay short: {longest}");
+    }
+
+    #[test]
+    fn appends_and_moves_to_the_front_keep_keys_short() {
+        let mut last = between(None, None);
+        let mut first = last.clone();
+        for _ in 0..100_000 {
+            let next = between(Some(&last), None);
+            assert!(last < next);
+            last = next;
+            let before = between(None, Some(&first));
+            assert!(before < first);
+            first = before;
+        }
+        assert_eq!((last.len(), first.len()), (8, 8));
     }
 
     #[test]
     fn the_same_gap_split_many_times_still_has_room() {
-        let (low, mut high) = ("V".to_string(), "W".to_string());
+        let (low, mut high) = ("V0000000".to_string(), "V0000001".to_string());
         for _ in 0..500 {
             let key = between(Some(&low), Some(&high));
             assert!(low < key && key < high);
