@@ -443,9 +443,6 @@ impl Participants<'_> {
         mut participant: Participant,
         settings: &ReferralSettings,
     ) -> Result<Participant, Error> {
-        let Some(via) = participant.referred_via.clone() else {
-            return Ok(participant);
-        };
         let first = settings
             .referral_milestones
             .first()
@@ -453,44 +450,54 @@ impl Participants<'_> {
             .unwrap_or_else(|| settings.referral_reward_milestone.clone());
         let summary = participant.summary();
         let user_key = participant.user_key().to_string();
-        let attached = self
-            .app
-            .change_referral(&participant.program_id, &via, |referral, now| {
-                referral.record_participant_milestone(settings, &first, &user_key, &summary, now)
-            })
-            .await;
-        match attached {
-            Ok(_) => Ok(participant),
-            Err(Error::Conflict {
-                code: "referee_mismatch",
-                ..
-            }) => {
-                let Some(referrer_id) = participant.referred_by.clone() else {
-                    return Err(Error::conflict(
-                        "referee_mismatch",
-                        "this referral code already belongs to another referred user",
-                    ));
-                };
-                let referrer = self
-                    .app
-                    .store
-                    .get_participant(&participant.program_id, &referrer_id)
+        let store = &self.app.store;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(via) = participant.referred_via.clone() else {
+                return Ok(participant);
+            };
+            let attached = self
+                .app
+                .change_referral(&participant.program_id, &via, |referral, now| {
+                    referral
+                        .record_participant_milestone(settings, &first, &user_key, &summary, now)
+                })
+                .await;
+            let referrer_id = match (attached, &participant.referred_by) {
+                (Ok(_), _) => return Ok(participant),
+                (
+                    Err(Error::Conflict {
+                        code: "referee_mismatch",
+                        ..
+                    }),
+                    Some(referrer_id),
+                ) => referrer_id.clone(),
+                (Err(err), _) => return Err(err),
+            };
+            // Another newcomer took the referrer's open referral first: move to their next one.
+            let referrer = store
+                .get_participant(&participant.program_id, &referrer_id)
+                .await?
+                .ok_or(Error::NotFound("referrer"))?;
+            let principal = Principal {
+                program_id: participant.program_id.clone(),
+                kind: KeyKind::Secret,
+            };
+            let next = self
+                .referral_to_join(&principal, &referrer.referral_code)
+                .await?;
+            let mut moved = participant.clone();
+            moved.referred_via = Some(next.referral_code);
+            moved.version += 1;
+            participant = match store.update_participant(&moved, &[]).await {
+                Ok(()) => moved,
+                Err(StoreError::VersionConflict) => store
+                    .get_participant(&participant.program_id, &participant.id)
                     .await?
-                    .ok_or(Error::NotFound("referrer"))?;
-                let principal = Principal {
-                    program_id: participant.program_id.clone(),
-                    kind: KeyKind::Secret,
-                };
-                let next = self
-                    .referral_to_join(&principal, &referrer.referral_code)
-                    .await?;
-                participant.referred_via = Some(next.referral_code);
-                participant.version += 1;
-                self.app.store.update_participant(&participant, &[]).await?;
-                Box::pin(self.attach_to_referrer(participant, settings)).await
-            }
-            Err(err) => Err(err),
+                    .ok_or(Error::NotFound("participant"))?,
+                Err(err) => return Err(err.into()),
+            };
         }
+        Err(StoreError::VersionConflict.into())
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<Participant, Error> {
@@ -515,37 +522,30 @@ impl Participants<'_> {
         let limit = page_limit(limit)?;
         let program_id = &principal.program_id;
         let store = &self.app.store;
-        let key = match (email, code) {
+        let found = match (email, code) {
             (Some(_), Some(_)) => {
                 return Err(Error::validation(
                     "code",
                     "search by email or by code, not both",
                 ));
             }
-            (Some(email), None) => Some(email_key(email)),
-            (None, Some(code)) => {
-                if !is_plausible_code(code) {
-                    return Err(Error::validation("code", "must be 1-64 letters and digits"));
-                }
-                Some(normalize_code(code))
-            }
-            (None, None) => None,
-        };
-        let found = match (key, email.is_some()) {
-            (Some(email), true) => {
+            (Some(email), None) => {
+                let email = email_key(email);
                 store
                     .find_participant(program_id, ParticipantKey::Email(&email))
                     .await?
             }
-            (Some(code), false) => {
+            (None, Some(code)) => {
+                if !is_plausible_code(code) {
+                    return Err(Error::validation("code", "must be 1-64 letters and digits"));
+                }
+                let code = normalize_code(code);
                 store
                     .find_participant(program_id, ParticipantKey::Code(&code))
                     .await?
             }
-            (None, _) => {
-                if let Some(cursor) = cursor
-                    && !cursor.starts_with("par_")
-                {
+            (None, None) => {
+                if cursor.is_some_and(|cursor| !cursor.starts_with("par_")) {
                     return Err(Error::validation(
                         "cursor",
                         "not a cursor this API returned",
