@@ -47,28 +47,36 @@ async fn fan_out_acts_only_on_inserted_outbox_events() {
 }
 
 #[tokio::test]
-async fn fan_out_reports_the_first_record_it_could_not_handle() {
+async fn fan_out_skips_a_malformed_record_and_fans_out_the_ones_behind_it() {
     let t = TestApp::new().await;
     let (webhook_id, _) = t
         .create_webhook("https://hooks.example.com/in", json!({"events": ["*"]}))
         .await;
     let mut batch = stream_batch(&t);
     let records = batch["Records"].as_array_mut().unwrap();
-    // A corrupt event record before a good one: Lambda must retry from the corrupt one.
+    // A corrupt event record before a good one: retrying it could never succeed, and reporting it
+    // would hold up the good one behind it.
     let mut corrupt = records[2].clone();
     corrupt["dynamodb"]["NewImage"]["doc"] = json!({"S": "{not json"});
+    corrupt["dynamodb"]["Keys"]["pk"] = json!({"S": "EVENT#evt_01JR0000000000000000000001"});
     corrupt["dynamodb"]["SequenceNumber"] = json!("300");
     records.insert(2, corrupt);
     let batch: StreamEvent = serde_json::from_value(batch).unwrap();
     let response = refwire_fanout::handle(&t.dispatcher, batch).await;
     assert_eq!(
         serde_json::to_value(&response).unwrap(),
-        json!({"batchItemFailures": [{"itemIdentifier": "300"}]})
+        json!({"batchItemFailures": []})
     );
+    let delivery = t
+        .store
+        .get_delivery(&delivery_id(EVENT_ID, &webhook_id))
+        .await
+        .unwrap();
     assert!(
-        t.deliveries(&webhook_id).await.is_empty(),
-        "records after the failure wait for the retry"
+        delivery.is_some(),
+        "the good record behind it is fanned out"
     );
+    assert_eq!(t.deliveries(&webhook_id).await.len(), 1);
 }
 
 #[tokio::test]
