@@ -288,7 +288,9 @@ impl Stack {
     pub(crate) async fn deliver(&self, wait_seconds: u64) -> usize {
         let (event, handles) = self.receive(wait_seconds).await;
         let event: SqsEvent = serde_json::from_value(event).unwrap();
-        let response = refwire_delivery::handle(Arc::clone(&self.dispatcher), event).await;
+        let response = refwire_delivery::handle(Arc::clone(&self.dispatcher), event)
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
         for (_, receipt_handle) in &handles {
             self.sqs
@@ -521,7 +523,7 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
     ),
     (
         "delivery attempt that succeeds",
-        &[("GetItem", 3), ("TransactWriteItems", 1)],
+        &[("GetItem", 3), ("TransactWriteItems", 2)],
     ),
     (
         "POST /v1/participants",
@@ -704,7 +706,8 @@ async fn operations_per_call_are_as_documented() {
         Arc::clone(&stack.dispatcher),
         serde_json::from_value(batch).unwrap(),
     )
-    .await;
+    .await
+    .unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(receiver.received().len(), 1);
     measured.push((
@@ -973,4 +976,107 @@ async fn waitlist_costs_at_scale() {
             operations.join(", ")
         );
     }
+}
+
+/// A counting stack whose webhook's receiver fails attempt 1 slowly (so that copies of its job
+/// overlap) and then succeeds, with the one retry 2 s later; returns the first job as the SQS event
+/// Lambda would hand over, with the message's receipt handle, and the call log emptied.
+async fn a_failing_first_job(calls: &CallLog) -> (Stack, Receiver, Value, String) {
+    let mut stack = Stack::counting(calls.clone()).await;
+    let receiver = Receiver::start().await;
+    receiver.script([
+        Reply::status(500).after(Duration::from_millis(500)),
+        Reply::status(200),
+    ]);
+    let created = stack
+        .api(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"name": "crm", "url": receiver.url, "events": ["referral.created"], "retry_schedule": [2]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let referral = stack
+        .api(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "user_123"})),
+        )
+        .await;
+    assert_eq!(referral.status, 201, "{referral:?}");
+    stack.fan_out().await;
+    let (event, handles) = stack.receive(5).await;
+    assert_eq!(handles.len(), 1, "{event}");
+    calls.take();
+    (stack, receiver, event, handles[0].1.clone())
+}
+
+/// After the duplicated first attempt: it reached the receiver once and queued one retry, which
+/// then makes attempt 2, once.
+async fn assert_one_send_per_attempt(
+    stack: &Stack,
+    receiver: &Receiver,
+    calls: &CallLog,
+    receipt_handle: &str,
+) {
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(
+        calls.take().get("SendMessage"),
+        Some(&1),
+        "one retry queued"
+    );
+    stack
+        .sqs
+        .delete_message()
+        .queue_url(&stack.settings.queue.queue_url)
+        .receipt_handle(receipt_handle)
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while stack.deliver(1).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the retry never arrived"
+        );
+    }
+    let attempts: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|request| request.header("x-webhook-attempt").to_string())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn both_copies_of_a_job_in_one_batch_send_once_and_queue_one_retry() {
+    let calls = CallLog::default();
+    let (stack, receiver, mut event, receipt_handle) = a_failing_first_job(&calls).await;
+    // Fan-out ran twice for the stream batch: the same job in two messages, handed over together.
+    let records = event["Records"].as_array_mut().unwrap();
+    let mut copy = records[0].clone();
+    copy["messageId"] = json!(format!("{}-copy", copy["messageId"].as_str().unwrap()));
+    records.push(copy);
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let response = refwire_delivery::handle(Arc::clone(&stack.dispatcher), event)
+        .await
+        .unwrap();
+    // The losing copy is either reported back (the attempt was still in flight) or dropped.
+    assert!(response.batch_item_failures.len() <= 1, "{response:?}");
+    assert_one_send_per_attempt(&stack, &receiver, &calls, &receipt_handle).await;
+}
+
+#[tokio::test]
+async fn two_invocations_with_the_same_job_send_once_and_queue_one_retry() {
+    let calls = CallLog::default();
+    let (stack, receiver, event, receipt_handle) = a_failing_first_job(&calls).await;
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let (first, second) = tokio::join!(
+        refwire_delivery::handle(Arc::clone(&stack.dispatcher), event.clone()),
+        refwire_delivery::handle(Arc::clone(&stack.dispatcher), event),
+    );
+    let failures =
+        first.unwrap().batch_item_failures.len() + second.unwrap().batch_item_failures.len();
+    assert!(failures <= 1, "only the losing copy may go back to SQS");
+    assert_one_send_per_attempt(&stack, &receiver, &calls, &receipt_handle).await;
 }

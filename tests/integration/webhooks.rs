@@ -460,6 +460,79 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
     assert_eq!(t.deliveries(&webhook_id).await.len(), 1);
 }
 
+/// An app whose receiver fails attempt 1 slowly (so that copies of its job overlap) and then
+/// succeeds, one retry a minute later, with the first attempt's delivery made and its job queued.
+async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::DeliveryJob) {
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"], "retry_schedule": [60]})).await;
+    receiver.script([
+        Reply::status(500).after(std::time::Duration::from_millis(500)),
+        Reply::status(200),
+    ]);
+    t.create_referral("user_1").await;
+    t.workers.fan_out_pass().await.unwrap();
+    let delivery_id = t.deliveries(&webhook_id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = refwire_core::delivery::DeliveryJob {
+        delivery_id,
+        attempt: 1,
+    };
+    (t, receiver, job)
+}
+
+/// Exactly one request per attempt: the first failed, the one retry succeeded.
+fn assert_one_send_per_attempt(receiver: &Receiver) {
+    let attempts: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|request| request.header("x-webhook-attempt").to_string())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn two_copies_of_a_job_at_once_send_the_attempt_once_and_queue_one_retry() {
+    use refwire_core::delivery::Verdict;
+    use refwire_core::dispatch::JobOutcome;
+    let (t, receiver, job) = a_failing_first_job().await;
+    let (first, second) = tokio::join!(t.dispatcher.deliver(&job), t.dispatcher.deliver(&job));
+    let mut outcomes = [first.unwrap(), second.unwrap()];
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    let sent = JobOutcome::Sent(Verdict::RetryIn { seconds: 60 });
+    assert!(
+        outcomes == [JobOutcome::Dropped, sent] || outcomes == [JobOutcome::InFlight, sent],
+        "{outcomes:?}"
+    );
+    assert_eq!(receiver.received().len(), 1);
+    let queue = refwire_embedded::EmbeddedQueue::new(t.store.as_ref().clone(), t.clock.clone());
+    t.clock.advance(Duration::seconds(60));
+    let due: Vec<u32> = queue
+        .claim_due(10, std::time::Duration::ZERO)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|claimed| claimed.job.attempt)
+        .collect();
+    // The first job was handed to the dispatcher directly, so it is still queued beside the retry.
+    assert_eq!(due, [1, 2]);
+    t.pump().await;
+    assert_one_send_per_attempt(&receiver);
+}
+
+#[tokio::test]
+async fn a_worker_leaves_a_job_whose_attempt_another_copy_holds_and_drops_it_later() {
+    let (t, receiver, job) = a_failing_first_job().await;
+    // The worker takes the queued job while a stray copy of it runs.
+    let (pass, stray) = tokio::join!(t.workers.delivery_pass(), t.dispatcher.deliver(&job));
+    assert_eq!(pass.unwrap(), 1);
+    stray.unwrap();
+    assert_eq!(receiver.received().len(), 1);
+    t.advance_and_pump(60).await;
+    assert_one_send_per_attempt(&receiver);
+}
+
 #[tokio::test]
 async fn a_webhook_failing_for_five_days_is_disabled() {
     let (t, receiver, webhook_id) =

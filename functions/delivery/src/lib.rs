@@ -3,4 +3,4 @@
 
 mod handler;
 
-pub use handler::handle;
+pub use handler::{UnnamedFailure, handle};

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let dispatcher = Arc::new(wiring::dispatcher(deps, config)?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let dispatcher = Arc::clone(&dispatcher);
-        async move { Ok::<_, Error>(refwire_delivery::handle(dispatcher, event.payload).await) }
+        async move { Ok::<_, Error>(refwire_delivery::handle(dispatcher, event.payload).await?) }
     }))
     .await
 }

@@ -78,6 +78,20 @@ pub struct Delivery {
     #[serde(with = "time::millis")]
     pub created_at: Timestamp,
     pub version: u64,
+    /// The attempt a worker is making right now, if any (absent from documents written before
+    /// claims existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+}
+
+/// A worker's hold on one attempt, taken with a versioned write before it sends: of several copies
+/// of a job, only the one whose write lands sends the attempt. It lapses at `until`, so the attempt
+/// of a worker that died mid-send is taken again by the next copy of its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub attempt: u32,
+    #[serde(with = "time::millis")]
+    pub until: Timestamp,
 }
 
 /// A queued request to make attempt `attempt` of a delivery. Its id is deterministic, so a
@@ -132,6 +146,7 @@ impl Delivery {
             next_attempt_at: Some(now),
             created_at: now,
             version: 1,
+            claim: None,
         }
     }
 
@@ -151,6 +166,21 @@ impl Delivery {
         !self.state.is_final() && job.attempt == self.next_attempt()
     }
 
+    /// Whether a worker holds the attempt `job` asks for at `now`: another copy must not send it.
+    pub fn in_flight(&self, job: &DeliveryJob, now: Timestamp) -> bool {
+        self.claim
+            .is_some_and(|claim| claim.attempt == job.attempt && claim.until > now)
+    }
+
+    /// Takes the attempt `job` asks for until `until`; the caller writes it with the version
+    /// condition, which only one copy of the job passes.
+    pub fn claim(&mut self, job: &DeliveryJob, until: Timestamp) {
+        self.claim = Some(Claim {
+            attempt: job.attempt,
+            until,
+        });
+    }
+
     /// Records an attempt and decides what follows, by the webhook's schedule.
     pub fn record_attempt(
         &mut self,
@@ -167,6 +197,7 @@ impl Delivery {
             error: result.error,
             response_excerpt: result.response_excerpt,
         });
+        self.claim = None;
         let made_in_round = self.attempts.len() as u32 - self.round_start;
         let verdict = match (outcome, next_step(schedule, made_in_round, &outcome)) {
             (AttemptOutcome::Succeeded, _) => Verdict::Delivered,
@@ -197,6 +228,7 @@ impl Delivery {
             error: Some(reason.to_string()),
             response_excerpt: None,
         });
+        self.claim = None;
         self.state = DeliveryState::Failed;
         self.next_attempt_at = None;
     }

@@ -14,6 +14,11 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a claim outlives the webhook's timeout: the reads, the record and the queueing around
+/// the send. Claims (at most 60 s) lapse well before another copy of the job comes back: SQS
+/// redelivers after its 360 s visibility timeout, refwire-local's job lease is 90 s.
+const CLAIM_MARGIN_SECONDS: i64 = 30;
+
 pub struct Dispatcher {
     deps: Deps,
     sender: Arc<dyn Sender>,
@@ -28,6 +33,17 @@ pub enum JobOutcome {
     Dropped,
     /// Not sent because the webhook is gone, inactive, or its event expired.
     Abandoned,
+    /// Not sent because another copy of the job holds the attempt (or changed the delivery just
+    /// before this one could claim it). This copy is not done: it comes back later and is dropped
+    /// once the attempt is recorded, or makes the attempt if the holder died before recording it.
+    InFlight,
+}
+
+impl JobOutcome {
+    /// Whether the job can leave the queue; an `InFlight` copy stays for a later look.
+    pub fn is_done(self) -> bool {
+        self != JobOutcome::InFlight
+    }
 }
 
 impl Dispatcher {
@@ -82,6 +98,9 @@ impl Dispatcher {
         if !delivery.awaits(job) {
             return Ok(JobOutcome::Dropped);
         }
+        if delivery.in_flight(job, self.deps.clock.now()) {
+            return Ok(JobOutcome::InFlight);
+        }
         let webhook = store
             .get_webhook(&delivery.webhook_id)
             .await?
@@ -96,6 +115,19 @@ impl Dispatcher {
                 Err(err) => Err(err.into()),
             };
         };
+
+        // Claim before sending: of copies of this job running at once, one moves the version on.
+        let lease = i64::from(webhook.timeout_seconds) + CLAIM_MARGIN_SECONDS;
+        delivery.claim(
+            job,
+            self.deps.clock.now() + chrono::Duration::seconds(lease),
+        );
+        delivery.version += 1;
+        match store.update_delivery(&delivery).await {
+            Ok(()) => {}
+            Err(StoreError::VersionConflict) => return Ok(JobOutcome::InFlight),
+            Err(err) => return Err(err.into()),
+        }
 
         let result = self.attempt(&webhook, &event, job.attempt).await;
         let now = self.deps.clock.now();

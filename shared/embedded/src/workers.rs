@@ -56,9 +56,12 @@ impl Workers {
             let (dispatcher, queue) = (Arc::clone(&self.dispatcher), self.queue.clone());
             sends.spawn(async move {
                 match dispatcher.deliver(&job.job).await {
-                    // Done (sent, dropped or abandoned): the job leaves the queue.
-                    Ok(_) => queue.complete(&job).await.map_err(Error::from),
-                    // Left leased: it comes back when the lease runs out, like an SQS message.
+                    // Sent, dropped or abandoned: the job leaves the queue.
+                    Ok(outcome) if outcome.is_done() => {
+                        queue.complete(&job).await.map_err(Error::from)
+                    }
+                    // Left leased, it comes back when the lease runs out, like an SQS message.
+                    Ok(_) => Ok(()),
                     Err(err) => Err(err),
                 }
             });
