@@ -143,3 +143,78 @@ async fn errors_never_echo_secrets() {
     assert_error(&response, 401, "unauthorized");
     assert!(!response.body.to_string().contains(&t.secret_key));
 }
+
+#[tokio::test]
+async fn page_cursors_the_api_did_not_hand_out_are_refused() {
+    let t = TestApp::new().await;
+    for user in ["ann", "bob"] {
+        t.create_referral(user).await;
+    }
+    let (hook, _) = t
+        .create_webhook("https://crm.example.com/hooks", json!({}))
+        .await;
+    let deliveries = format!("/v1/webhooks/{hook}/deliveries");
+    let unknown_event = "evt_01KZZZZZZZZZZZZZZZZZZZZZZZ";
+    let referral_id = t.snapshot().await["referrals"][0]["referral_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.assert_refused(&[
+        (
+            "GET",
+            format!("/v1/events?after={unknown_event}"),
+            None,
+            400,
+            "after",
+        ),
+        ("GET", "/v1/events?after=garbage".into(), None, 400, "after"),
+        ("GET", "/v1/events?after=".into(), None, 400, "after"),
+        (
+            "GET",
+            "/v1/api/referrals?cursor=garbage".into(),
+            None,
+            400,
+            "cursor",
+        ),
+        (
+            "GET",
+            format!("/v1/api/referrals?cursor={}", referral_id.to_lowercase()),
+            None,
+            400,
+            "cursor",
+        ),
+        (
+            "GET",
+            format!("{deliveries}?cursor=garbage"),
+            None,
+            400,
+            "cursor",
+        ),
+        (
+            "GET",
+            format!("{deliveries}?cursor=dlv_0000000000000000"),
+            None,
+            400,
+            "cursor",
+        ),
+    ])
+    .await;
+
+    let events = t.events().await;
+    let after_first = t
+        .secret("GET", &format!("/v1/events?after={}", events[0].id), None)
+        .await;
+    assert_eq!(after_first.status, 200, "{after_first:?}");
+    assert_eq!(
+        after_first.body["events"].as_array().unwrap().len(),
+        events.len() - 1
+    );
+    let from_referral = t
+        .secret(
+            "GET",
+            &format!("/v1/api/referrals?cursor={referral_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(from_referral.status, 200, "{from_referral:?}");
+}

@@ -573,9 +573,9 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
         .unwrap();
     let page_ids: Vec<_> = first_page.deliveries.iter().map(|d| d.id.clone()).collect();
     assert_eq!(page_ids, [ids[4].clone(), ids[3].clone()]);
-    let cursor = first_page.next_cursor.expect("more pages");
+    assert_eq!(first_page.next_cursor.as_deref(), Some(ids[3].as_str()));
     let rest = store
-        .list_deliveries(&hook.id, None, Some(&cursor), 10)
+        .list_deliveries(&hook.id, None, first_page.deliveries.last(), 10)
         .await
         .unwrap();
     assert_eq!(rest.deliveries.len(), 3);

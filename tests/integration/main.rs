@@ -7,6 +7,7 @@ mod conformance;
 mod handlers;
 mod js_json;
 mod lambda_runtime;
+mod local_http;
 mod local_process;
 mod local_webhooks;
 mod openapi;

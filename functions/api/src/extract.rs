@@ -2,13 +2,16 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::limits::payload_too_large;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use refwire_core::service::Principal;
 use serde::de::DeserializeOwned;
+use std::error::Error;
 
 /// 201 for something the call created, 200 for the existing thing an idempotent call returned.
 pub fn created_or_existing(created: bool) -> axum::http::StatusCode {
@@ -18,9 +21,6 @@ pub fn created_or_existing(created: bool) -> axum::http::StatusCode {
         axum::http::StatusCode::OK
     }
 }
-
-/// Request bodies above this get 413.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// A JSON body. Malformed JSON is 400 `invalid_json`; a wrong type or missing field is 400
 /// `validation_failed` naming the field.
@@ -35,7 +35,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The body's bytes, whatever their type; too large is 413 `payload_too_large`.
+/// The body's bytes, whatever their type; too large is 413 `payload_too_large`, and a body that
+/// stops arriving (refwire-local's body timeout) is 408 `request_timeout`.
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -47,10 +48,12 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map(RawBody)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    payload_too_large()
+                } else if timed_out(&rejection) {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "request body is larger than 256 KB",
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "the request body did not arrive in time",
                     )
                 } else {
                     ApiError::new(
@@ -61,6 +64,13 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 }
             })
     }
+}
+
+/// Whether reading the body failed because tower-http's body timeout ran out; axum wraps that error
+/// a few levels deep.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    std::iter::successors(Some(rejection as &dyn Error), |err| (*err).source())
+        .any(|err| err.is::<tower_http::timeout::TimeoutError>())
 }
 
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod limits;
 mod participants;
 mod programs;
 mod referrals;
@@ -11,7 +12,7 @@ mod waitlists;
 mod webhooks;
 
 pub use error::ApiError;
-pub use extract::MAX_BODY_BYTES;
+pub use limits::MAX_BODY_BYTES;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -115,6 +116,7 @@ pub fn router(app: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limits::refuse_oversized))
         .with_state(app)
 }
 

@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod options;
+mod serve;
 
 use refwire_core::clock::SystemClock;
 use refwire_core::dispatch::Dispatcher;
@@ -33,8 +34,16 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "refwire=info,warn".into()),
         )
         .init();
-    let options = match options::Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
+    let options = match options::Command::parse(std::env::args().skip(1)) {
+        Ok(options::Command::Serve(options)) => options,
+        Ok(options::Command::Help) => {
+            println!("{}", options::USAGE);
+            return std::process::ExitCode::SUCCESS;
+        }
+        Ok(options::Command::Version) => {
+            println!("refwire-local {}", env!("CARGO_PKG_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}\n\n{}", options::USAGE);
             return std::process::ExitCode::from(2);
@@ -111,12 +120,8 @@ async fn run(options: options::Options) -> Result<(), String> {
     tokio::spawn(sweep(Arc::clone(&app), store.clone()));
     tokio::spawn(workers.clone().run_fan_out());
     tokio::spawn(workers.run_delivery());
-    axum::serve(listener, refwire_api::router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|err| err.to_string())
+    serve::serve(listener, refwire_api::router(app), &options).await;
+    Ok(())
 }
 
 async fn sweep(app: Arc<Refwire>, store: EmbeddedStore) {

@@ -48,6 +48,16 @@ pub fn random_token(length: usize) -> String {
         .collect()
 }
 
+/// Whether `id` is an id `RandomIds::new_id(prefix)` could have made: the prefix, `_`, and a ULID
+/// written as the ulid crate writes it (upper case), since ids are compared as text.
+pub fn is_prefixed_ulid(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|text| {
+            ulid::Ulid::from_string(text).is_ok_and(|ulid| ulid.to_string() == text)
+        })
+}
+
 /// Normalises a referral code typed by a person: trims and upper-cases it.
 pub fn normalize_code(code: &str) -> String {
     code.trim().to_ascii_uppercase()
@@ -65,6 +75,17 @@ mod tests {
         for ambiguous in ['0', 'O', '1', 'I', 'L'] {
             assert!(!CODE_ALPHABET.contains(&(ambiguous as u8)));
         }
+    }
+
+    #[test]
+    fn only_ids_as_generated_are_prefixed_ulids() {
+        let id = RandomIds.new_id("ref");
+        assert!(is_prefixed_ulid(&id, "ref"));
+        assert!(!is_prefixed_ulid(&id, "evt"));
+        assert!(!is_prefixed_ulid(&id.to_lowercase(), "ref"));
+        assert!(!is_prefixed_ulid(&format!("{id}0"), "ref"));
+        assert!(!is_prefixed_ulid("ref_garbage", "ref"));
+        assert!(!is_prefixed_ulid("ref", "ref"));
     }
 
     #[test]

@@ -330,11 +330,12 @@ pub struct DeliveryPage {
 }
 
 impl DeliveryPage {
-    /// A page from (cursor key, delivery) rows read with one to spare beyond `limit`.
-    pub fn from_rows(rows: Vec<(String, Delivery)>, limit: u32) -> Self {
-        let (rows, next_cursor) = cut_page(rows, limit, |(key, _)| key.clone());
+    /// A page from deliveries read with one to spare beyond `limit`; the cursor is the last
+    /// delivery's id, the same on every store, so the use case can check a cursor it is given.
+    pub fn from_rows(rows: Vec<Delivery>, limit: u32) -> Self {
+        let (deliveries, next_cursor) = cut_page(rows, limit, |last| last.id.clone());
         DeliveryPage {
-            deliveries: rows.into_iter().map(|(_, delivery)| delivery).collect(),
+            deliveries,
             next_cursor,
         }
     }
@@ -347,12 +348,13 @@ pub trait DeliveryStore: Send + Sync {
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
     /// Replaces the delivery whose stored version is `delivery.version - 1`.
     async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
-    /// A webhook's deliveries, newest first, optionally in one state.
+    /// A webhook's deliveries, newest first, optionally in one state, after `after` (the last
+    /// delivery of the previous page, one of this webhook's).
     async fn list_deliveries(
         &self,
         webhook_id: &str,
         state: Option<DeliveryState>,
-        cursor: Option<&str>,
+        after: Option<&Delivery>,
         limit: u32,
     ) -> Result<DeliveryPage, StoreError>;
     /// A webhook's failed deliveries created at or after `since`, oldest first.

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
-use crate::ids::{Ids, normalize_code};
+use crate::ids::{Ids, is_prefixed_ulid, normalize_code};
 use crate::ports::{JobQueue, ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally, Store};
 use crate::program::{KeyKind, OperatorKey, PresentedKey, Program, issue_key};
 use crate::referral::{Change, NewReferral, Referral, RewardSide};
@@ -343,6 +343,14 @@ impl Refwire {
     ) -> Result<ReferralPage, Error> {
         principal.require_secret()?;
         let limit = page_limit(limit)?;
+        // The cursor is a referral id, a position in the id order both stores list by; checking
+        // its shape is enough (a well-formed id of a deleted referral still marks a place), and
+        // anything else would compare as text and list an arbitrary part of the program.
+        if let Some(cursor) = &query.cursor
+            && !is_prefixed_ulid(cursor, "ref")
+        {
+            return Err(unknown_cursor("cursor"));
+        }
         Ok(self
             .store
             .list_referrals(&principal.program_id, query, limit, self.clock.now())
@@ -391,6 +399,21 @@ impl Refwire {
     ) -> Result<Vec<OutboxEvent>, Error> {
         principal.require_secret()?;
         let limit = page_limit(limit)?;
+        // The embedded store finds the place by the event's sequence number, so `after` must name
+        // an event of the program that is still kept; otherwise the whole outbox would be replayed.
+        if let Some(after) = after {
+            let kept = self
+                .store
+                .get_event(after)
+                .await?
+                .is_some_and(|event| event.program_id == principal.program_id);
+            if !kept {
+                return Err(Error::validation(
+                    "after",
+                    "must be the id of an event of this program (events are kept 30 days)",
+                ));
+            }
+        }
         Ok(self
             .store
             .list_events(&principal.program_id, after, limit)
@@ -473,6 +496,11 @@ impl Refwire {
             change.data,
         )
     }
+}
+
+/// A page cursor the API did not hand out (or that no longer marks a place).
+pub(crate) fn unknown_cursor(field: &'static str) -> Error {
+    Error::validation(field, "not a cursor this API returned")
 }
 
 /// `None` gives the default; 0 is refused; anything above the maximum is capped to it.

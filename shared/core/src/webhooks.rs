@@ -7,7 +7,7 @@ use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::ports::DeliveryPage;
 use crate::referral::Change;
 use crate::retry::DEFAULT_RETRY_SCHEDULE;
-use crate::service::{Principal, Refwire, page_limit};
+use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::signing::generate_signing_secret;
 use crate::time::Timestamp;
 use crate::webhook::{EnvelopeStyle, Webhook, WebhookFields, is_valid_event_name};
@@ -248,9 +248,21 @@ impl Refwire {
     ) -> Result<DeliveryPage, Error> {
         let webhook = self.get_webhook(principal, webhook_id).await?;
         let limit = page_limit(limit)?;
+        // The cursor is the id of the previous page's last delivery; anything else would list
+        // from an arbitrary place, so it must name one of this webhook's deliveries.
+        let after = match cursor {
+            Some(cursor) => Some(
+                self.store
+                    .get_delivery(cursor)
+                    .await?
+                    .filter(|delivery| delivery.webhook_id == webhook.id)
+                    .ok_or_else(|| unknown_cursor("cursor"))?,
+            ),
+            None => None,
+        };
         Ok(self
             .store
-            .list_deliveries(&webhook.id, state, cursor, limit)
+            .list_deliveries(&webhook.id, state, after.as_ref(), limit)
             .await?)
     }
 

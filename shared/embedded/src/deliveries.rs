@@ -71,33 +71,35 @@ impl DeliveryStore for EmbeddedStore {
         &self,
         webhook_id: &str,
         state: Option<DeliveryState>,
-        cursor: Option<&str>,
+        after: Option<&Delivery>,
         limit: u32,
     ) -> Result<DeliveryPage, StoreError> {
         let webhook_id = webhook_id.to_string();
-        // The cursor is the last row's sequence number; anything else starts from the newest.
-        let before: Option<i64> = cursor.and_then(|cursor| cursor.parse().ok());
+        let after = after.map(|delivery| delivery.id.clone());
         self.run(move |conn| {
             let mut query = conn
                 .prepare_cached(
-                    "SELECT seq, doc FROM deliveries
-                     WHERE webhook_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3)
+                    "SELECT doc FROM deliveries
+                     WHERE webhook_id = ?1 AND (?2 IS NULL OR state = ?2)
+                       AND (?3 IS NULL OR seq < (SELECT seq FROM deliveries WHERE id = ?3))
                      ORDER BY seq DESC LIMIT ?4",
                 )
                 .map_err(unavailable)?;
             let rows = query
-                .query_map(params![webhook_id, state.map(DeliveryState::as_str), before, limit + 1], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                })
+                .query_map(
+                    params![
+                        webhook_id,
+                        state.map(DeliveryState::as_str),
+                        after,
+                        limit + 1
+                    ],
+                    |row| row.get::<_, String>(0),
+                )
                 .map_err(unavailable)?;
-            let page: Vec<(i64, Delivery)> = rows
-                .map(|row| {
-                    let (seq, doc) = row.map_err(unavailable)?;
-                    Ok((seq, from_json(&doc)?))
-                })
+            let page: Vec<Delivery> = rows
+                .map(|doc| from_json(&doc.map_err(unavailable)?))
                 .collect::<Result<_, StoreError>>()?;
-            let rows = page.into_iter().map(|(seq, delivery)| (seq.to_string(), delivery)).collect();
-            Ok(DeliveryPage::from_rows(rows, limit))
+            Ok(DeliveryPage::from_rows(page, limit))
         })
         .await
     }

@@ -1,5 +1,5 @@
 //! `DeliveryStore`: one item per delivery with its attempt log, listed per webhook through gsi1 by
-//! creation time. The list cursor is the last item's gsi1 sort key.
+//! creation time; a page after a delivery starts below that delivery's gsi1 sort key.
 
 use super::webhooks::webhook_pk;
 use super::{DynamoStore, Index, Record, SortRange, Step, millis_key};
@@ -68,11 +68,12 @@ impl DeliveryStore for DynamoStore {
         &self,
         webhook_id: &str,
         state: Option<DeliveryState>,
-        cursor: Option<&str>,
+        after: Option<&Delivery>,
         limit: u32,
     ) -> Result<DeliveryPage, StoreError> {
-        let range = cursor.map_or(SortRange::All, SortRange::Before);
-        let mut page: Vec<(String, Delivery)> = Vec::new();
+        let after = after.map(log_key);
+        let range = after.as_deref().map_or(SortRange::All, SortRange::Before);
+        let mut page: Vec<Delivery> = Vec::new();
         self.query_index(
             Index::Owner,
             &log_partition(webhook_id),
@@ -81,7 +82,7 @@ impl DeliveryStore for DynamoStore {
             |record| {
                 let delivery: Delivery = record.doc()?;
                 if state.is_none_or(|state| delivery.state == state) {
-                    page.push((record.gsi1sk.unwrap_or_default(), delivery));
+                    page.push(delivery);
                 }
                 Ok(page.len() <= limit as usize)
             },
