@@ -8,11 +8,11 @@
 
 use crate::error::{Error, StoreError};
 use crate::events;
-use crate::ids::normalize_code;
+use crate::ids::{is_prefixed_ulid, normalize_code};
 use crate::ports::ParticipantPage;
 use crate::program::{KeyKind, issue_key};
 use crate::referral::{Change, NewReferral, Referral, validate_user_id};
-use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit};
+use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit, unknown_cursor};
 use crate::settings::ReferralSettings;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -545,11 +545,8 @@ impl Participants<'_> {
                     .await?
             }
             (None, None) => {
-                if cursor.is_some_and(|cursor| !cursor.starts_with("par_")) {
-                    return Err(Error::validation(
-                        "cursor",
-                        "not a cursor this API returned",
-                    ));
+                if cursor.is_some_and(|cursor| !is_prefixed_ulid(cursor, "par")) {
+                    return Err(unknown_cursor("cursor"));
                 }
                 return Ok(store.list_participants(program_id, cursor, limit).await?);
             }

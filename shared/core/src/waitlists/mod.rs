@@ -16,7 +16,7 @@ use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
 use crate::participants::NewParticipant;
 use crate::referral::Change;
-use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit};
+use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit, unknown_cursor};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -353,7 +353,7 @@ impl Waitlists<'_> {
             None => 0,
             Some(cursor) => cursor
                 .parse::<u64>()
-                .map_err(|_| Error::validation("cursor", "not a cursor this API returned"))?,
+                .map_err(|_| unknown_cursor("cursor"))?,
         };
         self.waitlist(principal, waitlist_id).await?;
         let mut rows = self
