@@ -297,15 +297,7 @@ impl ProgramStore for EmbeddedStore {
         let key = key.clone();
         self.run(move |conn| {
             let tx = conn.transaction().map_err(unavailable)?;
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM programs WHERE id = ?1",
-                    [&key.program_id],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            exists.ok_or(StoreError::NotFound)?;
+            require_program(&tx, &key.program_id)?;
             insert_key(&tx, &key)?;
             tx.commit().map_err(unavailable)
         })
@@ -321,15 +313,7 @@ impl ProgramStore for EmbeddedStore {
         let key = key.clone();
         self.run(move |conn| {
             let tx = conn.transaction().map_err(unavailable)?;
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM programs WHERE id = ?1",
-                    [&key.program_id],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            exists.ok_or(StoreError::NotFound)?;
+            require_program(&tx, &key.program_id)?;
             tx.execute(
                 "DELETE FROM api_keys WHERE program_id = ?1 AND json_extract(doc, '$.kind') = 'inbound'",
                 [&key.program_id],
@@ -353,6 +337,16 @@ impl ProgramStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// `NotFound` unless the program exists.
+fn require_program(tx: &rusqlite::Transaction<'_>, program_id: &str) -> Result<(), StoreError> {
+    tx.query_row("SELECT 1 FROM programs WHERE id = ?1", [program_id], |_| {
+        Ok(())
+    })
+    .optional()
+    .map_err(unavailable)?
+    .ok_or(StoreError::NotFound)
 }
 
 fn insert_key(tx: &rusqlite::Transaction<'_>, key: &ApiKeyRecord) -> Result<(), StoreError> {
