@@ -405,7 +405,7 @@ async fn the_serverless_pipeline_delivers_and_retries_through_sqs_and_scheduler(
     let input = target.input.unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&input).unwrap(),
-        json!({"delivery_id": delivery_id, "attempt": 3})
+        json!({"delivery_id": delivery_id, "attempt": 3, "webhook_id": webhook_id})
     );
     assert_eq!(
         stack.deliver(0).await,

@@ -450,6 +450,7 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
             &DeliveryJob {
                 delivery_id,
                 attempt: 1,
+                webhook_id: webhook_id.clone(),
             },
             0,
         )
@@ -478,6 +479,7 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::De
     let job = refwire_core::delivery::DeliveryJob {
         delivery_id,
         attempt: 1,
+        webhook_id,
     };
     (t, receiver, job)
 }
@@ -509,7 +511,7 @@ async fn two_copies_of_a_job_at_once_send_the_attempt_once_and_queue_one_retry()
     let queue = refwire_embedded::EmbeddedQueue::new(t.store.as_ref().clone(), t.clock.clone());
     t.clock.advance(Duration::seconds(60));
     let due: Vec<u32> = queue
-        .claim_due(10, std::time::Duration::ZERO)
+        .claim_due(10, std::time::Duration::ZERO, None)
         .await
         .unwrap()
         .into_iter()
@@ -1244,4 +1246,45 @@ async fn events_and_finished_delivery_logs_are_purged_after_the_retention_period
     let log = t.deliveries(&webhook_id).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["created_at"], at(31 * 86_400));
+}
+
+/// refwire-local's delivery engine: a receiver that takes 25 s to answer holds at most its
+/// webhook's share of the sending slots, and another webhook's deliveries flow meanwhile (the
+/// bound below is generous; the old batch engine made them wait for the stalled sends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_receiver_delays_only_its_own_webhooks_deliveries() {
+    let t = TestApp::with_loopback_receivers().await;
+    let (stalled, healthy) = (Receiver::start().await, Receiver::start().await);
+    stalled.always(Reply::status(200).after(std::time::Duration::from_secs(25)));
+    let events = json!({"events": ["link.clicked"], "timeout_seconds": 30});
+    t.create_webhook(&stalled.url, events.clone()).await;
+    t.create_webhook(&healthy.url, events).await;
+    for n in 0..20 {
+        let published = t
+            .secret(
+                "POST",
+                "/v1/events",
+                Some(json!({"event": "link.clicked", "data": {"n": n}})),
+            )
+            .await;
+        assert_eq!(published.status, 202, "{published:?}");
+    }
+    while t.workers.fan_out_pass().await.unwrap() > 0 {}
+    let engine = tokio::spawn(t.workers.clone().run_delivery());
+
+    let started = std::time::Instant::now();
+    while healthy.received().len() < 20 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the healthy webhook waited: {} of 20 delivered",
+            healthy.received().len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        stalled.received().len(),
+        8,
+        "the stalled webhook has exactly its per-webhook share in flight"
+    );
+    engine.abort();
 }

@@ -178,6 +178,7 @@ mod tests {
         DeliveryJob {
             delivery_id: "dlv_1".into(),
             attempt,
+            webhook_id: "wh_1".into(),
         }
     }
 
@@ -196,7 +197,11 @@ mod tests {
         assert_eq!(schedule_name(&job(3)), "dlv_1-3");
         assert_eq!(
             job_body(&job(3)).unwrap(),
-            r#"{"delivery_id":"dlv_1","attempt":3}"#
+            r#"{"delivery_id":"dlv_1","attempt":3,"webhook_id":"wh_1"}"#
         );
+        // Messages queued before jobs carried their webhook still parse.
+        let queued_before: DeliveryJob =
+            serde_json::from_str(r#"{"delivery_id":"dlv_1","attempt":3}"#).unwrap();
+        assert_eq!(queued_before.webhook_id, "");
     }
 }

@@ -100,6 +100,10 @@ pub struct Claim {
 pub struct DeliveryJob {
     pub delivery_id: String,
     pub attempt: u32,
+    /// Whose job it is, so a worker can limit how many of one webhook's attempts run at once
+    /// without reading the delivery first (empty in jobs queued before it was carried).
+    #[serde(default)]
+    pub webhook_id: String,
 }
 
 impl DeliveryJob {
@@ -158,6 +162,7 @@ impl Delivery {
         DeliveryJob {
             delivery_id: self.id.clone(),
             attempt: self.next_attempt(),
+            webhook_id: self.webhook_id.clone(),
         }
     }
 

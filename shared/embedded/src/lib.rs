@@ -11,7 +11,7 @@ mod waitlists;
 mod webhooks;
 mod workers;
 
-pub use queue::{ClaimedJob, EmbeddedQueue};
+pub use queue::{ClaimedJob, EmbeddedQueue, WebhookRoom};
 pub use workers::Workers;
 
 use refwire_core::StoreError;

@@ -16,6 +16,19 @@ pub struct EmbeddedQueue {
     clock: Arc<dyn Clock>,
 }
 
+/// How many more attempts each webhook may start: `per_webhook` minus those in flight.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookRoom {
+    pub per_webhook: u32,
+    pub in_flight: std::collections::HashMap<String, u32>,
+}
+
+impl WebhookRoom {
+    fn in_flight_json(&self) -> String {
+        serde_json::to_string(&self.in_flight).unwrap_or_else(|_| "{}".into())
+    }
+}
+
 /// A job leased to one worker until `lease_until_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
@@ -28,30 +41,50 @@ impl EmbeddedQueue {
         EmbeddedQueue { store, clock }
     }
 
-    /// Leases up to `limit` due jobs for `lease`; a job not completed by then becomes due again.
+    /// Leases up to `limit` due jobs, oldest first, for `lease`; a job not completed by then becomes
+    /// due again. With `room`, no webhook gets more jobs than its room allows.
     pub async fn claim_due(
         &self,
         limit: u32,
         lease: Duration,
+        room: Option<&WebhookRoom>,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.clock.now().timestamp_millis();
         let lease_until_ms = now + lease.as_millis() as i64;
+        let (per_webhook, in_flight) = match room {
+            Some(room) => (room.per_webhook, room.in_flight_json()),
+            None => (u32::MAX, "{}".to_string()),
+        };
         self.store
             .run(move |conn| {
+                // Each webhook's due jobs are numbered oldest first; a job is claimable while its
+                // number plus the webhook's attempts already in flight stays within the limit.
                 let mut claim = conn
                     .prepare_cached(
                         "UPDATE jobs SET visible_at = ?2
-                         WHERE id IN (SELECT id FROM jobs WHERE visible_at <= ?1 ORDER BY visible_at LIMIT ?3)
-                         RETURNING delivery_id, attempt",
+                         WHERE id IN (
+                             SELECT id FROM (
+                                 SELECT id, visible_at, webhook_id,
+                                        ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY visible_at, id) AS nth
+                                 FROM jobs WHERE visible_at <= ?1
+                             )
+                             WHERE nth + COALESCE(json_extract(?4, '$.' || json_quote(webhook_id)), 0) <= ?5
+                             ORDER BY visible_at LIMIT ?3
+                         )
+                         RETURNING delivery_id, attempt, webhook_id",
                     )
                     .map_err(unavailable)?;
                 let rows = claim
-                    .query_map(params![now, lease_until_ms, limit], |row| {
-                        Ok(DeliveryJob {
-                            delivery_id: row.get(0)?,
-                            attempt: row.get(1)?,
-                        })
-                    })
+                    .query_map(
+                        params![now, lease_until_ms, limit, in_flight, per_webhook],
+                        |row| {
+                            Ok(DeliveryJob {
+                                delivery_id: row.get(0)?,
+                                attempt: row.get(1)?,
+                                webhook_id: row.get(2)?,
+                            })
+                        },
+                    )
                     .map_err(unavailable)?;
                 rows.map(|job| {
                     Ok(ClaimedJob {
@@ -107,9 +140,16 @@ impl JobQueue for EmbeddedQueue {
             .run(move |conn| {
                 // The same job id queued twice is one job: it is already waiting or being sent.
                 conn.execute(
-                    "INSERT INTO jobs (id, delivery_id, attempt, visible_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO jobs (id, delivery_id, attempt, visible_at, webhook_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO NOTHING",
-                    params![job.id(), job.delivery_id, job.attempt, visible_at],
+                    params![
+                        job.id(),
+                        job.delivery_id,
+                        job.attempt,
+                        visible_at,
+                        job.webhook_id
+                    ],
                 )
                 .map(drop)
                 .map_err(unavailable)

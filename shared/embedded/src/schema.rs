@@ -121,6 +121,10 @@ CREATE TABLE signups (
     UNIQUE (waitlist_id, rank)
 );
 "#,
+    r#"
+-- Whose job it is, so the delivery engine limits each webhook's attempts in flight.
+ALTER TABLE jobs ADD COLUMN webhook_id TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -2,7 +2,7 @@
 //! stream and the jobs table plays SQS. Each pass is a plain function (tests drive them step by
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
-use crate::{EmbeddedQueue, EmbeddedStore};
+use crate::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use refwire_core::Error;
 use refwire_core::dispatch::Dispatcher;
 use std::sync::Arc;
@@ -11,8 +11,14 @@ use tokio::task::JoinSet;
 
 /// Outbox events fanned out per pass.
 const FAN_OUT_BATCH: u32 = 100;
-/// Jobs claimed per pass; they are sent concurrently, like the records of one SQS batch.
+/// Jobs claimed per pass of the step-by-step worker; they are sent concurrently, like the
+/// records of one SQS batch.
 const DELIVERY_BATCH: u32 = 32;
+/// Attempts refwire-local's delivery engine has in flight at once, over all webhooks.
+const MAX_IN_FLIGHT: usize = 64;
+/// Attempts of one webhook in flight at once: a slow or dead receiver holds at most this many of
+/// the engine's slots, and everyone else's deliveries keep flowing.
+const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 8;
 /// A claimed job becomes due again if not finished by then (above the 30 s maximum timeout), so a
 /// worker that dies mid-send loses nothing.
 const JOB_LEASE: Duration = Duration::from_secs(90);
@@ -47,31 +53,36 @@ impl Workers {
         Ok(events.len())
     }
 
-    /// Sends every job that is due now, concurrently; returns how many jobs were taken.
+    /// Sends every job that is due now, concurrently, and waits for them all; returns how many
+    /// jobs were taken. Tests drive delivery step by step with this.
     pub async fn delivery_pass(&self) -> Result<usize, Error> {
-        let claimed = self.queue.claim_due(DELIVERY_BATCH, JOB_LEASE).await?;
+        let claimed = self
+            .queue
+            .claim_due(DELIVERY_BATCH, JOB_LEASE, None)
+            .await?;
         let count = claimed.len();
         let mut sends = JoinSet::new();
         for job in claimed {
-            let (dispatcher, queue) = (Arc::clone(&self.dispatcher), self.queue.clone());
-            sends.spawn(async move {
-                match dispatcher.deliver(&job.job).await {
-                    // Sent, dropped or abandoned: the job leaves the queue.
-                    Ok(outcome) if outcome.is_done() => {
-                        queue.complete(&job).await.map_err(Error::from)
-                    }
-                    // Left leased, it comes back when the lease runs out, like an SQS message.
-                    Ok(_) => Ok(()),
-                    Err(err) => Err(err),
-                }
-            });
+            sends.spawn(self.clone().send(job));
         }
-        while let Some(joined) = sends.join_next().await {
-            if let Ok(Err(err)) = joined {
-                tracing::warn!(%err, "delivery job failed; it will be retried when its lease ends");
-            }
-        }
+        sends.join_all().await;
         Ok(count)
+    }
+
+    /// Makes the attempt a claimed job asks for.
+    async fn send(self, job: ClaimedJob) {
+        let outcome = match self.dispatcher.deliver(&job.job).await {
+            // Sent, dropped or abandoned: the job leaves the queue.
+            Ok(outcome) if outcome.is_done() => {
+                self.queue.complete(&job).await.map_err(Error::from)
+            }
+            // Left leased, it comes back when the lease runs out, like an SQS message.
+            Ok(_) => Ok(()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(%err, "delivery job failed; it will be retried when its lease ends");
+        }
     }
 
     /// Runs passes until neither worker finds anything to do; for tests under a manual clock.
@@ -94,23 +105,93 @@ impl Workers {
         }
     }
 
-    /// The delivery loop of refwire-local: wakes when a job is queued or the next one is due.
+    /// The delivery engine of refwire-local. Jobs flow continuously: whenever a slot is free the
+    /// next due job starts (no batch waits for its slowest send), up to `MAX_IN_FLIGHT` in all and
+    /// `MAX_IN_FLIGHT_PER_WEBHOOK` per webhook, so one slow receiver delays only its own deliveries.
     pub async fn run_delivery(self) {
+        let mut running = JoinSet::new();
+        let mut sends = InFlight::default();
         loop {
-            match self.delivery_pass().await {
-                Ok(0) => {
-                    let wait = match self.queue.next_due_in().await {
-                        Ok(Some(due_in)) => due_in.min(IDLE_WAIT),
-                        _ => IDLE_WAIT,
-                    };
-                    self.queue.queued(wait).await;
+            while let Some(ended) = running.try_join_next_with_id() {
+                sends.finished(task_id(&ended));
+            }
+            let free = MAX_IN_FLIGHT.saturating_sub(running.len()) as u32;
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                self.queue
+                    .claim_due(free, JOB_LEASE, Some(&sends.room))
+                    .await
+            };
+            match claimed {
+                Ok(jobs) if !jobs.is_empty() => {
+                    for job in jobs {
+                        let webhook_id = job.job.webhook_id.clone();
+                        let task = running.spawn(self.clone().send(job));
+                        sends.started(task.id(), webhook_id);
+                    }
+                    continue;
                 }
                 Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(%err, "delivery pass failed; retrying");
-                    tokio::time::sleep(IDLE_WAIT).await;
+                Err(err) => tracing::warn!(%err, "claiming delivery jobs failed; retrying"),
+            }
+            // Nothing to start: wait for a send to finish, a job to be queued, or the next due one.
+            let wait = match self.queue.next_due_in().await {
+                Ok(Some(due_in)) => due_in.min(IDLE_WAIT),
+                _ => IDLE_WAIT,
+            };
+            tokio::select! {
+                Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
+                    sends.finished(task_id(&ended));
                 }
+                () = self.queue.queued(wait) => {}
             }
         }
+    }
+}
+
+/// The engine's running sends: which webhook each is for (so a slot is freed even when a send
+/// panicked), and the room that leaves each webhook.
+struct InFlight {
+    webhook_of: std::collections::HashMap<tokio::task::Id, String>,
+    room: WebhookRoom,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            webhook_of: std::collections::HashMap::new(),
+            room: WebhookRoom {
+                per_webhook: MAX_IN_FLIGHT_PER_WEBHOOK,
+                in_flight: std::collections::HashMap::new(),
+            },
+        }
+    }
+}
+
+impl InFlight {
+    fn started(&mut self, task: tokio::task::Id, webhook_id: String) {
+        *self.room.in_flight.entry(webhook_id.clone()).or_default() += 1;
+        self.webhook_of.insert(task, webhook_id);
+    }
+
+    fn finished(&mut self, task: tokio::task::Id) {
+        let Some(webhook_id) = self.webhook_of.remove(&task) else {
+            return;
+        };
+        if let Some(count) = self.room.in_flight.get_mut(&webhook_id) {
+            *count -= 1;
+            if *count == 0 {
+                self.room.in_flight.remove(&webhook_id);
+            }
+        }
+    }
+}
+
+/// The task a joined send ran in, whether it returned or panicked.
+fn task_id<T>(ended: &Result<(tokio::task::Id, T), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, _)) => *id,
+        Err(err) => err.id(),
     }
 }
