@@ -44,6 +44,9 @@ echo "== checkov template.yaml (skipped checks and why: infra/checkov.yaml)"
 echo "== the template's resources on moto, two stacks side by side (infra/moto_stack.py)"
 "$venv/bin/python" infra/moto_stack.py check --port "$((moto_port + 1))"
 
+echo "== the redrive script on moto (infra/test_redrive.py)"
+REFWIRE_REDRIVE_MOTO_PORT="$((moto_port + 2))" "$venv/bin/python" -m unittest infra/test_redrive.py
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
