@@ -244,6 +244,20 @@ def check(endpoint, environment):
     assert attributes["VisibilityTimeout"] == "360", attributes
 
 
+def check_samconfig_example():
+    """infra/samconfig.example.toml sets only template parameters, each to its default."""
+    import tomllib
+
+    template, _ = decode(str(ROOT / "template.yaml"))
+    parameters = template["Parameters"]
+    config = tomllib.loads((ROOT / "infra" / "samconfig.example.toml").read_text())
+    overrides = config["default"]["global"]["parameters"]["parameter_overrides"]
+    for item in overrides:
+        key, value = item.split("=", 1)
+        assert key in parameters, f"samconfig.example.toml: {key} is not a template parameter"
+        assert str(parameters[key].get("Default")) == value, f"samconfig.example.toml: {key}={value} is not the default"
+
+
 def check_side_by_side(endpoint):
     """Two stacks of the template in one account and region: no name in common, and both create."""
     declared = resources()
@@ -274,6 +288,7 @@ def main():
     server, endpoint = start_moto(port)
     try:
         if args.command == "check":
+            check_samconfig_example()
             check_side_by_side(endpoint)
             return
         environment = create_stack(endpoint)
