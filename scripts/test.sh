@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Refwire's whole test suite on a fresh machine with only Rust and Python 3:
 # installs the Python test tools into .venv, starts moto server on 127.0.0.1 (the AWS emulator),
-# lints template.yaml, checks formatting and lints, runs every test, and stops moto again.
+# lints template.yaml (cfn-lint, checkov), checks formatting and lints, runs every test, and stops moto again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +38,14 @@ start_moto "$moto_port" target/moto.log
 echo "== cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
-echo "== the template's table, queues and schedule group on moto (infra/moto_stack.py)"
+echo "== checkov template.yaml (skipped checks and why: infra/checkov.yaml)"
+"$venv/bin/checkov" --config-file infra/checkov.yaml
+
+echo "== the template's resources on moto, two stacks side by side (infra/moto_stack.py)"
 "$venv/bin/python" infra/moto_stack.py check --port "$((moto_port + 1))"
+
+echo "== the redrive script on moto (infra/test_redrive.py)"
+REFWIRE_REDRIVE_MOTO_PORT="$((moto_port + 2))" "$venv/bin/python" -m unittest infra/test_redrive.py
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
