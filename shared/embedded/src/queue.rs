@@ -24,8 +24,26 @@ pub struct WebhookRoom {
 }
 
 impl WebhookRoom {
-    fn in_flight_json(&self) -> String {
-        serde_json::to_string(&self.in_flight).unwrap_or_else(|_| "{}".into())
+    fn unlimited() -> Self {
+        WebhookRoom {
+            per_webhook: u32::MAX,
+            in_flight: std::collections::HashMap::new(),
+        }
+    }
+
+    fn in_flight(&self, webhook_id: &str) -> u32 {
+        self.in_flight.get(webhook_id).copied().unwrap_or(0)
+    }
+
+    /// The webhooks with no room left, as a JSON array for SQL.
+    fn full_json(&self) -> String {
+        let full: Vec<&String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, count)| **count >= self.per_webhook)
+            .map(|(webhook_id, _)| webhook_id)
+            .collect();
+        serde_json::to_string(&full).unwrap_or_else(|_| "[]".into())
     }
 }
 
@@ -51,48 +69,60 @@ impl EmbeddedQueue {
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.clock.now().timestamp_millis();
         let lease_until_ms = now + lease.as_millis() as i64;
-        let (per_webhook, in_flight) = match room {
-            Some(room) => (room.per_webhook, room.in_flight_json()),
-            None => (u32::MAX, "{}".to_string()),
-        };
+        let room = room.cloned().unwrap_or_else(WebhookRoom::unlimited);
         self.store
             .run(move |conn| {
-                // Each webhook's due jobs are numbered oldest first; a job is claimable while its
-                // number plus the webhook's attempts already in flight stays within the limit.
-                let mut claim = conn
+                // Webhooks with no room left are skipped in SQL, so a long queue of one dead
+                // receiver's jobs does not hide everyone else's; the rest is capped here. Looking
+                // a few times further than `limit` leaves room for jobs passed over for their cap.
+                let mut due = conn
                     .prepare_cached(
-                        "UPDATE jobs SET visible_at = ?2
-                         WHERE id IN (
-                             SELECT id FROM (
-                                 SELECT id, visible_at, webhook_id,
-                                        ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY visible_at, id) AS nth
-                                 FROM jobs WHERE visible_at <= ?1
-                             )
-                             WHERE nth + COALESCE(json_extract(?4, '$.' || json_quote(webhook_id)), 0) <= ?5
-                             ORDER BY visible_at LIMIT ?3
-                         )
-                         RETURNING delivery_id, attempt, webhook_id",
+                        "SELECT id, delivery_id, attempt, webhook_id FROM jobs
+                         WHERE visible_at <= ?1 AND webhook_id NOT IN (SELECT value FROM json_each(?2))
+                         ORDER BY visible_at LIMIT ?3",
                     )
                     .map_err(unavailable)?;
-                let rows = claim
+                let rows = due
                     .query_map(
-                        params![now, lease_until_ms, limit, in_flight, per_webhook],
+                        params![now, room.full_json(), limit.saturating_mul(4)],
                         |row| {
-                            Ok(DeliveryJob {
-                                delivery_id: row.get(0)?,
-                                attempt: row.get(1)?,
-                                webhook_id: row.get(2)?,
-                            })
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                DeliveryJob {
+                                    delivery_id: row.get(1)?,
+                                    attempt: row.get(2)?,
+                                    webhook_id: row.get(3)?,
+                                },
+                            ))
                         },
                     )
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<_>, _>>()
                     .map_err(unavailable)?;
-                rows.map(|job| {
-                    Ok(ClaimedJob {
-                        job: job.map_err(unavailable)?,
+                let mut taken = std::collections::HashMap::<String, u32>::new();
+                let chosen: Vec<(String, DeliveryJob)> = rows
+                    .into_iter()
+                    .filter(|(_, job)| {
+                        let count = taken.entry(job.webhook_id.clone()).or_default();
+                        let fits = room.in_flight(&job.webhook_id) + *count < room.per_webhook;
+                        *count += u32::from(fits);
+                        fits
+                    })
+                    .take(limit as usize)
+                    .collect();
+                let ids: Vec<&str> = chosen.iter().map(|(id, _)| id.as_str()).collect();
+                conn.execute(
+                    "UPDATE jobs SET visible_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+                    params![lease_until_ms, serde_json::to_string(&ids).map_err(unavailable)?],
+                )
+                .map_err(unavailable)?;
+                Ok(chosen
+                    .into_iter()
+                    .map(|(_, job)| ClaimedJob {
+                        job,
                         lease_until_ms,
                     })
-                })
-                .collect()
+                    .collect())
             })
             .await
     }

@@ -16,6 +16,9 @@ const FAN_OUT_BATCH: u32 = 100;
 const DELIVERY_BATCH: u32 = 32;
 /// Attempts refwire-local's delivery engine has in flight at once, over all webhooks.
 const MAX_IN_FLIGHT: usize = 64;
+/// The engine claims jobs in chunks of at least this many free slots (or when idle): each claim is
+/// a query and a write, which are not worth making for every single freed slot.
+const CLAIM_CHUNK: usize = 16;
 /// Attempts of one webhook in flight at once: a slow or dead receiver holds at most this many of
 /// the engine's slots, and everyone else's deliveries keep flowing.
 const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 8;
@@ -115,12 +118,12 @@ impl Workers {
             while let Some(ended) = running.try_join_next_with_id() {
                 sends.finished(task_id(&ended));
             }
-            let free = MAX_IN_FLIGHT.saturating_sub(running.len()) as u32;
-            let claimed = if free == 0 {
+            let free = MAX_IN_FLIGHT.saturating_sub(running.len());
+            let claimed = if free < CLAIM_CHUNK && !running.is_empty() {
                 Ok(Vec::new())
             } else {
                 self.queue
-                    .claim_due(free, JOB_LEASE, Some(&sends.room))
+                    .claim_due(free as u32, JOB_LEASE, Some(&sends.room))
                     .await
             };
             match claimed {
