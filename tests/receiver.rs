@@ -105,6 +105,28 @@ impl Receiver {
         self.log.lock().unwrap().received.clone()
     }
 
+    /// The body of the first request that carried `event` (its `X-Webhook-Event`).
+    pub fn body_of(&self, event: &str) -> String {
+        let request = self
+            .received()
+            .into_iter()
+            .find(|request| request.header("x-webhook-event") == event)
+            .unwrap_or_else(|| panic!("no {event} request arrived"));
+        String::from_utf8(request.body.to_vec()).unwrap()
+    }
+
+    /// Asserts a custom `link.clicked` event with `data` and a `referral.completed` with a reward of
+    /// 5 arrived with exactly the digits they were given.
+    pub fn assert_numbers_kept(&self, data: &str) {
+        let clicked = self.body_of("link.clicked");
+        assert!(
+            clicked.ends_with(&format!(r#","data":{data}}}"#)),
+            "{clicked}"
+        );
+        let completed = self.body_of("referral.completed");
+        assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
+    }
+
     /// The events received, by `X-Webhook-Event`, in arrival order.
     pub fn events(&self) -> Vec<String> {
         self.received()

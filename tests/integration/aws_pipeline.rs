@@ -613,21 +613,7 @@ async fn numbers_keep_the_callers_digits_through_dynamodb_its_stream_and_sqs() {
         );
     }
 
-    let body_of = |name: &str| {
-        let request = receiver
-            .received()
-            .into_iter()
-            .find(|request| request.header("x-webhook-event") == name)
-            .unwrap();
-        String::from_utf8(request.body.to_vec()).unwrap()
-    };
-    let clicked = body_of("link.clicked");
-    assert!(
-        clicked.ends_with(&format!(r#","data":{data}}}"#)),
-        "{clicked}"
-    );
-    let completed = body_of("referral.completed");
-    assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
+    receiver.assert_numbers_kept(data);
 }
 
 #[tokio::test]

@@ -717,21 +717,7 @@ async fn numbers_arrive_with_the_digits_the_caller_gave() {
     complete_a_referral(&t).await;
     t.pump().await;
 
-    let body_of = |name: &str| {
-        let request = receiver
-            .received()
-            .into_iter()
-            .find(|request| request.header("x-webhook-event") == name)
-            .unwrap();
-        String::from_utf8(request.body.to_vec()).unwrap()
-    };
-    let clicked = body_of("link.clicked");
-    assert!(
-        clicked.ends_with(&format!(r#","data":{data}}}"#)),
-        "{clicked}"
-    );
-    let completed = body_of("referral.completed");
-    assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
+    receiver.assert_numbers_kept(data);
 }
 
 #[tokio::test]
