@@ -166,9 +166,14 @@ async fn function_environment() -> (Vec<(String, String)>, String) {
             "REFWIRE_SCHEDULER_ROLE_ARN",
             settings.queue.scheduler_role_arn,
         ),
+        // As template.yaml deploys it: only the operator key's hash.
         (
-            "REFWIRE_OPERATOR_KEY",
-            "rw_op_lambda-runtime-test-operator-key".into(),
+            "REFWIRE_OPERATOR_KEY_SHA256",
+            refwire_core::program::OperatorKey::from_plaintext(
+                "rw_op_lambda-runtime-test-operator-key",
+            )
+            .hash()
+            .to_string(),
         ),
     ]
     .into_iter()

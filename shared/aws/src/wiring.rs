@@ -38,13 +38,13 @@ pub fn deps_with_clients(
     }
 }
 
-/// Production rules (strict URL policy) with the operator key from `REFWIRE_OPERATOR_KEY`, if set,
-/// and the webhook disable window from `REFWIRE_DISABLE_AFTER_DAYS`.
+/// Production rules (strict URL policy) with the operator key from the environment, if set, and the
+/// webhook disable window from `REFWIRE_DISABLE_AFTER_DAYS`.
 pub fn config_from_env() -> Result<Config, String> {
-    let operator_key = std::env::var("REFWIRE_OPERATOR_KEY")
-        .ok()
-        .filter(|key| !key.is_empty())
-        .map(|key| OperatorKey::from_plaintext(&key));
+    let operator_key = operator_key_from(
+        std::env::var(OPERATOR_KEY_SHA256_ENV).ok().as_deref(),
+        std::env::var(OPERATOR_KEY_ENV).ok().as_deref(),
+    )?;
     let disable_after =
         Config::disable_after_from(std::env::var(DISABLE_AFTER_ENV).ok().as_deref())?;
     Ok(Config {
@@ -52,6 +52,29 @@ pub fn config_from_env() -> Result<Config, String> {
         disable_after,
         ..Config::default()
     })
+}
+
+/// The operator key's SHA-256 in hex: what template.yaml gives the API function, so the key itself
+/// is in no function's configuration.
+pub const OPERATOR_KEY_SHA256_ENV: &str = "REFWIRE_OPERATOR_KEY_SHA256";
+/// The operator key itself (development and tests).
+pub const OPERATOR_KEY_ENV: &str = "REFWIRE_OPERATOR_KEY";
+
+/// The operator key from its hash, else from the key; neither set (or empty) means no operator key.
+fn operator_key_from(
+    sha256: Option<&str>,
+    plaintext: Option<&str>,
+) -> Result<Option<OperatorKey>, String> {
+    match (
+        sha256.filter(|hash| !hash.is_empty()),
+        plaintext.filter(|key| !key.is_empty()),
+    ) {
+        (Some(hash), _) => OperatorKey::from_sha256_hex(hash).map(Some).ok_or_else(|| {
+            format!("{OPERATOR_KEY_SHA256_ENV} must be the key's SHA-256 as 64 hex digits")
+        }),
+        (None, Some(key)) => Ok(Some(OperatorKey::from_plaintext(key))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The cold start of every function: JSON logs (level from `RUST_LOG`), settings from the
@@ -72,4 +95,28 @@ pub async fn cold_start() -> Result<(Deps, Config), String> {
 pub fn dispatcher(deps: Deps, config: Config) -> Result<Dispatcher, String> {
     let sender = HttpSender::new(TargetPolicy::Strict).map_err(|err| err.to_string())?;
     Ok(Dispatcher::new(deps, Arc::new(sender), config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_key_comes_from_its_hash_first() {
+        let (plaintext, key) = OperatorKey::generate();
+        let from_hash = operator_key_from(Some(key.hash()), Some("rw_op_other"))
+            .unwrap()
+            .unwrap();
+        assert!(from_hash.verify(&plaintext));
+        let from_key = operator_key_from(Some(""), Some(&plaintext))
+            .unwrap()
+            .unwrap();
+        assert!(from_key.verify(&plaintext));
+        assert!(operator_key_from(None, Some("")).unwrap().is_none());
+        let refused = operator_key_from(Some("not-a-hash"), None).err().unwrap();
+        assert!(
+            refused.starts_with("REFWIRE_OPERATOR_KEY_SHA256 must be"),
+            "{refused}"
+        );
+    }
 }

@@ -134,6 +134,14 @@ impl OperatorKey {
         OperatorKey { hash }
     }
 
+    /// The verifier for a key known only by its SHA-256 (lowercase hex, as `sha256sum` prints it),
+    /// so a deployment need not hold the key itself; `None` unless it is 64 hex digits.
+    pub fn from_sha256_hex(hash: &str) -> Option<OperatorKey> {
+        let hash = hash.trim().to_ascii_lowercase();
+        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(OperatorKey { hash })
+    }
+
     pub fn hash(&self) -> &str {
         &self.hash
     }
@@ -171,6 +179,17 @@ mod tests {
         assert!(PresentedKey::parse(&tampered).is_none());
         assert!(PresentedKey::parse("rw_sec_short_x").is_none());
         assert!(PresentedKey::parse("Bearer rw_sec_").is_none());
+    }
+
+    #[test]
+    fn an_operator_key_known_by_its_sha256_verifies_the_key() {
+        let (plaintext, key) = OperatorKey::generate();
+        let by_hash = OperatorKey::from_sha256_hex(&key.hash().to_ascii_uppercase()).unwrap();
+        assert!(by_hash.verify(&plaintext));
+        assert!(!by_hash.verify("rw_op_wrong"));
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63)] {
+            assert!(OperatorKey::from_sha256_hex(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
