@@ -127,6 +127,14 @@ impl Receiver {
         assert!(completed.contains(r#""reward_value":5,"#), "{completed}");
     }
 
+    /// The attempt numbers received, by `X-Webhook-Attempt`, in arrival order.
+    pub fn attempts(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|request| request.header("x-webhook-attempt").to_string())
+            .collect()
+    }
+
     /// The events received, by `X-Webhook-Event`, in arrival order.
     pub fn events(&self) -> Vec<String> {
         self.received()
