@@ -641,11 +641,16 @@ async fn a_referral_factory_style_outbound_webhook_sends_the_selected_participan
         .map(|request| request.uri.query().unwrap().to_string())
         .collect();
     assert_eq!(queries.len(), 2);
-    let query = queries
-        .iter()
-        .find(|query| query.contains("first_name=Byron"))
-        .unwrap()
-        .clone();
+    // `referrer_first_name=...` contains `first_name=...`: match the whole parameter.
+    let query_of = |first_name: &str| {
+        let parameter = format!("&first_name={first_name}&");
+        queries
+            .iter()
+            .find(|query| query.contains(&parameter))
+            .unwrap_or_else(|| panic!("no query with {parameter}: {queries:?}"))
+            .clone()
+    };
+    let query = query_of("Byron");
     let expected = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("referrer_id", jessica["id"].as_str().unwrap()),
@@ -665,10 +670,7 @@ async fn a_referral_factory_style_outbound_webhook_sends_the_selected_participan
         .finish();
     assert_eq!(query, expected);
     // A direct participant has no referrer: those fields are sent empty, never dropped.
-    let direct = queries
-        .iter()
-        .find(|query| query.contains("first_name=Jessica"))
-        .unwrap();
+    let direct = query_of("Jessica");
     assert!(
         direct.starts_with("referrer_id=&referrer_code=&"),
         "{direct}"
