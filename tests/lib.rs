@@ -146,6 +146,11 @@ impl TestApp {
         invoke_router(&self.router, event).await
     }
 
+    /// As [`TestApp::invoke`], returning API Gateway's whole response JSON.
+    pub async fn invoke_raw(&self, event: Value) -> Value {
+        invoke_router_raw(&self.router, event).await
+    }
+
     pub async fn secret(&self, method: &str, path: &str, body: Option<Value>) -> ApiResponse {
         let body = body.map(|body| body.to_string());
         self.call(method, path, Some(&self.secret_key), body.as_deref())
@@ -362,19 +367,25 @@ pub async fn moto_stack(sdk: &aws_config::SdkConfig) -> refwire_aws::config::Aws
 /// Runs `event` through `lambda_http` as the Lambda runtime would: an API Gateway v2 event
 /// deserialised into the runtime's request type, the adapter over `router`, the serialised response.
 pub async fn invoke_router(router: &Router, event: Value) -> ApiResponse {
-    let request: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway event");
-    let adapter = Adapter::from(router.clone());
-    let response = adapter
-        .oneshot(LambdaEvent::new(request, Context::default()))
-        .await
-        .expect("the adapter never fails");
-    let response = serde_json::to_value(response).unwrap();
+    let response = invoke_router_raw(router, event).await;
     let body = response["body"].as_str().unwrap_or_default();
     ApiResponse {
         status: response["statusCode"].as_u64().unwrap() as u16,
         headers: response["headers"].clone(),
         body: serde_json::from_str(body).unwrap_or(Value::Null),
     }
+}
+
+/// The API Gateway v2 response JSON itself, for what [`ApiResponse`] leaves out (non-JSON bodies,
+/// `cookies`).
+pub async fn invoke_router_raw(router: &Router, event: Value) -> Value {
+    let request: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway event");
+    let adapter = Adapter::from(router.clone());
+    let response = adapter
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("the adapter never fails");
+    serde_json::to_value(response).unwrap()
 }
 
 /// Builds an API Gateway HTTP API event from the recorded fixture.

@@ -4,6 +4,7 @@ mod api;
 mod aws_pipeline;
 mod bad_input;
 mod conformance;
+mod dashboard;
 mod handlers;
 mod js_json;
 mod lambda_runtime;

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use refwire_core::service::Principal;
 use serde::de::DeserializeOwned;
 use std::error::Error;
+use subtle::ConstantTimeEq;
 
 /// 201 for something the call created, 200 for the existing thing an idempotent call returned.
 pub fn created_or_existing(created: bool) -> axum::http::StatusCode {
@@ -153,7 +154,9 @@ fn presented_key(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
-/// A caller authenticated by a program's API key.
+/// A caller authenticated by a program's API key, or by a dashboard session cookie together with
+/// that session's CSRF token in `X-CSRF-Token` (a cookie alone is never enough). A page on another
+/// origin is held to the program's `allowed_origins` before the handler runs.
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
@@ -163,9 +166,34 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = presented_key(parts).ok_or(refwire_core::Error::Unauthorized)?;
-        Ok(Caller(state.authenticate(key).await?))
+        let principal = match presented_key(parts) {
+            Some(key) => state.authenticate(key).await?,
+            None => session_principal(parts, state).await?,
+        };
+        if let Some(origin) = crate::cors::foreign_origin(&parts.headers) {
+            crate::cors::check_origin(state, &principal, origin).await?;
+        }
+        Ok(Caller(principal))
     }
+}
+
+async fn session_principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let token =
+        crate::dashboard::session_token(&parts.headers).ok_or(refwire_core::Error::Unauthorized)?;
+    let session = state.dashboard_session(&token).await?;
+    let presented = parts
+        .headers
+        .get(crate::dashboard::CSRF_HEADER)
+        .map(|value| value.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(presented.ct_eq(session.csrf_token.as_bytes())) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a dashboard session must send its X-CSRF-Token",
+        ));
+    }
+    Ok(session.principal)
 }
 
 /// A caller holding the operator key.

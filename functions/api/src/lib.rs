@@ -1,6 +1,9 @@
-//! The whole Refwire HTTP API as one axum Router. The Lambda (`lambda/src/main.rs`, under `lambda_http`) and
-//! `refwire-local` serve this same Router; neither adds routes of its own.
+//! The whole Refwire HTTP API, the dashboard and the widget as one axum Router. The Lambda
+//! (`lambda/src/main.rs`, under `lambda_http`) and `refwire-local` serve this same Router; neither
+//! adds routes of its own.
 
+mod cors;
+mod dashboard;
 mod error;
 mod extract;
 mod limits;
@@ -113,9 +116,11 @@ pub fn router(app: AppState) -> Router {
             "/api/v1/webhooks/unsubscribe/{id}",
             delete(webhooks::unsubscribe),
         )
+        .merge(dashboard::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(cors::cors))
         .layer(axum::middleware::from_fn(limits::refuse_oversized))
         .with_state(app)
 }

@@ -17,6 +17,7 @@ pub mod program;
 pub mod referral;
 pub mod retry;
 pub mod service;
+pub mod sessions;
 pub mod settings;
 pub mod signing;
 pub mod time;

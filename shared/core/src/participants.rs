@@ -33,7 +33,7 @@ pub enum Source {
 
 impl Source {
     /// As Referral Factory's outbound webhooks write it (`source=Referred`).
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Source::Direct => "Direct",
             Source::Referred => "Referred",

@@ -39,6 +39,10 @@ pub struct ReferralSettings {
     /// Must contain `{code}`.
     pub referral_url_template: String,
     pub code_length: u8,
+    /// Web origins (`https://shop.example.com`) whose pages may call the publishable-key routes
+    /// from a browser; empty means none. Secret-key routes never answer another origin.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ReferralSettings {
@@ -57,6 +61,7 @@ impl Default for ReferralSettings {
             referee_reward_value: None,
             referral_url_template: "https://example.com/r/{code}".into(),
             code_length: 10,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -65,6 +70,7 @@ pub const MIN_CODE_LENGTH: u8 = 6;
 pub const MAX_CODE_LENGTH: u8 = 32;
 const MAX_MILESTONES: usize = 20;
 const MAX_EXPIRATION_DAYS: u32 = 3650;
+const MAX_ALLOWED_ORIGINS: usize = 20;
 
 /// A partial update (`PUT /settings`): absent fields keep their value; `null` clears a nullable one.
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +91,7 @@ pub struct SettingsUpdate {
     pub referee_reward_value: Option<Option<RewardValue>>,
     pub referral_url_template: Option<String>,
     pub code_length: Option<u8>,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Distinguishes an explicit `null` (`Some(None)`) from an absent field (`None`, via `#[serde(default)]`).
@@ -132,6 +139,15 @@ impl ReferralSettings {
         }
         if let Some(length) = update.code_length {
             next.code_length = length;
+        }
+        if let Some(origins) = update.allowed_origins {
+            next.allowed_origins.clear();
+            for origin in origins {
+                let origin = web_origin(&origin)?;
+                if !next.allowed_origins.contains(&origin) {
+                    next.allowed_origins.push(origin);
+                }
+            }
         }
         next.validate()?;
         Ok(next)
@@ -201,7 +217,18 @@ impl ReferralSettings {
                 format!("must be between {MIN_CODE_LENGTH} and {MAX_CODE_LENGTH}"),
             ));
         }
+        if self.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+            return Err(Error::validation(
+                "allowed_origins",
+                format!("must list at most {MAX_ALLOWED_ORIGINS} origins"),
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether a page on `origin` (a request's `Origin` header) may use the publishable key.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        web_origin(origin).is_ok_and(|origin| self.allowed_origins.contains(&origin))
     }
 
     pub fn milestone_position(&self, milestone: &str) -> Option<usize> {
@@ -211,6 +238,33 @@ impl ReferralSettings {
     pub fn referral_url(&self, code: &str) -> String {
         self.referral_url_template.replace("{code}", code)
     }
+}
+
+/// An origin as browsers send it (`https://shop.example.com`, `http://localhost:3000`): scheme,
+/// host and port only; anything with a path, query, credentials or a wildcard is refused.
+fn web_origin(text: &str) -> Result<String, Error> {
+    let refuse = || {
+        Error::validation(
+            "allowed_origins",
+            format!(
+                "{text:?} is not an origin such as https://shop.example.com (scheme, host and optional port; no path)"
+            ),
+        )
+    };
+    let url = url::Url::parse(text).map_err(|_| refuse())?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.trim_end_matches('/').ends_with('/')
+        && !text.contains('*');
+    if !bare {
+        return Err(refuse());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn is_valid_milestone_name(name: &str) -> bool {
@@ -249,6 +303,36 @@ mod tests {
 
     fn update(json: &str) -> SettingsUpdate {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn allowed_origins_are_kept_as_browsers_send_them_and_anything_else_is_refused() {
+        let settings = ReferralSettings::default()
+            .updated(update(
+                r#"{"allowed_origins": ["https://Shop.Example.com", "http://localhost:3000/", "https://shop.example.com:443"]}"#,
+            ))
+            .unwrap();
+        assert_eq!(
+            settings.allowed_origins,
+            ["https://shop.example.com", "http://localhost:3000"]
+        );
+        assert!(settings.allows_origin("https://shop.example.com"));
+        assert!(settings.allows_origin("http://localhost:3000"));
+        assert!(!settings.allows_origin("http://shop.example.com"));
+        assert!(!settings.allows_origin("null"));
+        for refused in [
+            "*",
+            "https://*.example.com",
+            "shop.example.com",
+            "https://shop.example.com/path",
+            "https://shop.example.com?x=1",
+            "https://user@shop.example.com",
+            "ftp://shop.example.com",
+        ] {
+            let json = serde_json::json!({ "allowed_origins": [refused] }).to_string();
+            let err = ReferralSettings::default().updated(update(&json));
+            assert!(err.is_err(), "{refused} was accepted");
+        }
     }
 
     #[test]
