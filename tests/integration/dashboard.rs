@@ -190,6 +190,20 @@ async fn only_a_secret_key_signs_in_and_only_from_this_origin() {
     .await;
     assert_eq!(forged.status, 403);
     assert!(forged.cookies.is_empty());
+
+    // Some browsers send `Origin: null` with a page's own form; `Sec-Fetch-Site` then decides.
+    for (site, status) in [("same-origin", 303), ("cross-site", 403)] {
+        let response = request(
+            &t,
+            "POST",
+            "/dashboard/sign-in",
+            &[FORM, ("origin", "null"), ("sec-fetch-site", site)],
+            None,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(response.status, status, "{site}: {}", response.body);
+    }
 }
 
 #[tokio::test]

@@ -221,7 +221,9 @@ fn the_route_parser_reads_chained_multi_line_routes_and_ignores_comments_and_str
 
 #[test]
 fn the_route_parser_sees_every_route_of_the_router() {
-    let code = blank_comments_and_strings(ROUTER_SOURCE);
+    // The dashboard's pages and the widget script are HTML and JavaScript, not API operations
+    // (docs/dashboard.md describes them); everything else must be a `.route(` here.
+    let code = blank_comments_and_strings(ROUTER_SOURCE).replace(".merge(dashboard::routes())", "");
     // Routes added any other way would escape the check that every route is documented.
     for other_registration in [".nest(", ".merge(", ".route_service(", ".nest_service("] {
         assert!(

@@ -124,6 +124,7 @@
 
   function mount(root, options) {
     if (!options.key) throw new Error('Refwire widget: a publishable key (data-key) is required');
+    style(root, { maxWidth: '32em', padding: '12px 16px', border: '1px solid #d9dee5', borderRadius: '8px', fontFamily: 'system-ui, sans-serif' });
     if (options.userId) referralLink(root, options);
     if (options.waitlist) waitlist(root, options);
   }

@@ -76,7 +76,8 @@ async fn page_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it Chrome sends `Origin: null` with the page's own form posts.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -238,11 +239,16 @@ fn secure(headers: &HeaderMap) -> bool {
         .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// A form posted by a page of this origin. Browsers send `Origin` with every POST; a request
-/// without it comes from no browser, where a forged form cannot come from.
+/// A form posted by a page of this origin. Browsers send `Origin` with every POST (and
+/// `Sec-Fetch-Site` where they have it); a request without `Origin` comes from no browser, where a
+/// forged form cannot come from.
 fn same_origin_form(headers: &HeaderMap) -> bool {
-    headers.get(ORIGIN).is_none()
-        || crate::cors::foreign_origin(headers).is_none() && headers.contains_key(HOST)
+    let fetched_from_here = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"same-origin");
+    let origin_is_here =
+        headers.contains_key(HOST) && crate::cors::foreign_origin(headers).is_none();
+    headers.get(ORIGIN).is_none() || fetched_from_here || origin_is_here
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
