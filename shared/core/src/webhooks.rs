@@ -4,6 +4,7 @@ use crate::delivery::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
 use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
+use crate::outgoing::{OutgoingRequest, build_request};
 use crate::ports::DeliveryPage;
 use crate::referral::Change;
 use crate::retry::DEFAULT_RETRY_SCHEDULE;
@@ -277,6 +278,27 @@ impl Refwire {
             .await?
             .filter(|delivery| delivery.program_id == principal.program_id)
             .ok_or(Error::NotFound("delivery"))
+    }
+
+    /// The request a delivery's next attempt sends, for the delivery log: method, URL, headers and
+    /// body as the webhook is configured now (signatures carry the current time, so they differ
+    /// from any earlier attempt's). `None` once the event has expired from the outbox.
+    pub async fn delivery_request(
+        &self,
+        principal: &Principal,
+        delivery: &Delivery,
+    ) -> Result<Option<OutgoingRequest>, Error> {
+        let webhook = self.get_webhook(principal, &delivery.webhook_id).await?;
+        let Some(event) = self.store.get_event(&delivery.event_id).await? else {
+            return Ok(None);
+        };
+        let attempt = u32::try_from(delivery.attempts.len()).unwrap_or(u32::MAX);
+        Ok(Some(build_request(
+            &webhook,
+            &event,
+            attempt.saturating_add(1),
+            self.clock.now(),
+        )))
     }
 
     /// Sends a finished delivery again, starting a new round of its webhook's retry schedule.

@@ -12,7 +12,7 @@ impl DeliveryStore for EmbeddedStore {
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         let delivery = delivery.clone();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = &*conn;
             tx.execute(
                 "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
@@ -33,7 +33,6 @@ impl DeliveryStore for EmbeddedStore {
                     |row| row.get(0),
                 )
                 .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             from_json(&doc)
         })
         .await

@@ -10,6 +10,7 @@ mod schema;
 mod waitlists;
 mod webhooks;
 mod workers;
+mod writer;
 
 pub use queue::{ClaimedJob, EmbeddedQueue, WebhookRoom};
 pub use workers::Workers;
@@ -22,13 +23,14 @@ use refwire_core::settings::ReferralSettings;
 use refwire_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// The embedded store. Cloning shares the connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    connection: Arc<Mutex<Connection>>,
+    /// The one thread that owns the connection and group-commits all work.
+    writer: Arc<writer::Writer>,
     /// Signalled after a commit that wrote outbox events, so the fan-out worker need not poll fast.
     outbox_written: Arc<Notify>,
     /// Signalled after a job is queued.
@@ -41,7 +43,7 @@ impl EmbeddedStore {
         let mut connection = Connection::open(path).map_err(unavailable)?;
         schema::prepare(&mut connection).map_err(unavailable)?;
         Ok(EmbeddedStore {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: Arc::new(writer::Writer::start(connection)?),
             outbox_written: Arc::new(Notify::new()),
             job_queued: Arc::new(Notify::new()),
         })
@@ -87,7 +89,7 @@ impl EmbeddedStore {
             cutoff.timestamp_millis(),
         );
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = &*conn;
             let events = tx
                 .execute(
                     "DELETE FROM outbox
@@ -102,7 +104,6 @@ impl EmbeddedStore {
                     [cutoff_ms],
                 )
                 .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok(events + deliveries)
         })
         .await
@@ -113,21 +114,15 @@ impl EmbeddedStore {
         self.set_meta("fanout_seq", &seq.to_string()).await
     }
 
-    /// Runs blocking SQLite work off the async runtime's worker threads.
+    /// Runs SQLite work on the store's own thread, atomically: inside a transaction shared with
+    /// whatever other work is waiting (group commit, see `writer`), in a savepoint of its own that
+    /// an error rolls back. Returns once that transaction has committed.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            let mut connection = connection
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .map_err(|join| StoreError::Unavailable(join.to_string()))?
+        self.writer.run(work).await
     }
 
     /// Runs `work` in one transaction with `events` written beside it, and wakes the fan-out worker
@@ -139,16 +134,15 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let events = events.to_vec();
         let wakes = !events.is_empty();
         let written = self
             .run(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+                let tx = &*conn;
                 let written = work(&tx)?;
-                insert_events(&tx, &events)?;
-                tx.commit().map_err(unavailable)?;
+                insert_events(tx, &events)?;
                 Ok(written)
             })
             .await?;
@@ -215,7 +209,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
 }
 
 pub(crate) fn insert_events(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     events: &[OutboxEvent],
 ) -> Result<(), StoreError> {
     let mut insert = tx
@@ -244,16 +238,16 @@ impl ProgramStore for EmbeddedStore {
         let program = program.clone();
         let keys = keys.to_vec();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = &*conn;
             tx.execute(
                 "INSERT INTO programs (id, doc) VALUES (?1, ?2)",
                 params![program.id, to_json(&program)?],
             )
             .map_err(unavailable)?;
             for key in &keys {
-                insert_key(&tx, key)?;
+                insert_key(tx, key)?;
             }
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
         .await
     }
@@ -271,7 +265,7 @@ impl ProgramStore for EmbeddedStore {
         let program_id = program_id.to_string();
         let settings = settings.clone();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = &*conn;
             let doc: String = tx
                 .query_row(
                     "SELECT doc FROM programs WHERE id = ?1",
@@ -288,7 +282,7 @@ impl ProgramStore for EmbeddedStore {
                 params![program_id, to_json(&program)?],
             )
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
         .await
     }
@@ -296,10 +290,10 @@ impl ProgramStore for EmbeddedStore {
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let key = key.clone();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
-            require_program(&tx, &key.program_id)?;
-            insert_key(&tx, &key)?;
-            tx.commit().map_err(unavailable)
+            let tx = &*conn;
+            require_program(tx, &key.program_id)?;
+            insert_key(tx, &key)?;
+            Ok(())
         })
         .await
     }
@@ -312,15 +306,15 @@ impl ProgramStore for EmbeddedStore {
     async fn replace_inbound_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let key = key.clone();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
-            require_program(&tx, &key.program_id)?;
+            let tx = &*conn;
+            require_program(tx, &key.program_id)?;
             tx.execute(
                 "DELETE FROM api_keys WHERE program_id = ?1 AND json_extract(doc, '$.kind') = 'inbound'",
                 [&key.program_id],
             )
             .map_err(unavailable)?;
-            insert_key(&tx, &key)?;
-            tx.commit().map_err(unavailable)
+            insert_key(tx, &key)?;
+            Ok(())
         })
         .await
     }
@@ -340,7 +334,7 @@ impl ProgramStore for EmbeddedStore {
 }
 
 /// `NotFound` unless the program exists.
-fn require_program(tx: &rusqlite::Transaction<'_>, program_id: &str) -> Result<(), StoreError> {
+fn require_program(tx: &Connection, program_id: &str) -> Result<(), StoreError> {
     tx.query_row("SELECT 1 FROM programs WHERE id = ?1", [program_id], |_| {
         Ok(())
     })
@@ -349,7 +343,7 @@ fn require_program(tx: &rusqlite::Transaction<'_>, program_id: &str) -> Result<(
     .ok_or(StoreError::NotFound)
 }
 
-fn insert_key(tx: &rusqlite::Transaction<'_>, key: &ApiKeyRecord) -> Result<(), StoreError> {
+fn insert_key(tx: &Connection, key: &ApiKeyRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO api_keys (key_id, program_id, doc) VALUES (?1, ?2, ?3)",
         params![key.key_id, key.program_id, to_json(key)?],
@@ -402,7 +396,7 @@ impl EventStore for EmbeddedStore {
         let key = idempotency_key.map(str::to_string);
         let stored = self
             .run(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+                let tx = &*conn;
                 let inserted = tx
                     .execute(
                         "INSERT INTO outbox (id, program_id, event, doc, idempotency_key)
@@ -430,7 +424,6 @@ impl EventStore for EmbeddedStore {
                         .map_err(unavailable)?;
                     from_json(&doc)?
                 };
-                tx.commit().map_err(unavailable)?;
                 Ok(stored)
             })
             .await?;

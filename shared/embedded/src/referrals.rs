@@ -8,7 +8,7 @@ use refwire_core::ports::{
 };
 use refwire_core::referral::Referral;
 use refwire_core::time::Timestamp;
-use rusqlite::{ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{ErrorCode, OptionalExtension, params};
 
 /// The status a reader sees: a pending referral past `expires_at` (milliseconds in `?1`) is expired.
 const EFFECTIVE_STATUS: &str = "(CASE WHEN status = 'pending' AND expires_at IS NOT NULL \
@@ -63,10 +63,8 @@ impl ReferralStore for EmbeddedStore {
         let referral = referral.clone();
         let event = event.clone();
         self.run(move |conn| {
-            // IMMEDIATE takes the write lock before counting, so the cap check and insert are atomic.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            // The group transaction holds the write lock, so the cap check and insert are atomic.
+            let tx = &*conn;
             if let Some(max_pending) = max_pending {
                 let pending: u32 = tx
                     .query_row(
@@ -100,8 +98,8 @@ impl ReferralStore for EmbeddedStore {
                 ],
             )
             .map_err(write_error)?;
-            insert_events(&tx, std::slice::from_ref(&event))?;
-            tx.commit().map_err(unavailable)
+            insert_events(tx, std::slice::from_ref(&event))?;
+            Ok(())
         })
         .await?;
         self.notify_outbox();

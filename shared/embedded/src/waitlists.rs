@@ -29,7 +29,7 @@ fn write_error(err: rusqlite::Error) -> StoreError {
 
 /// Replaces the row `id` whose version is one below the new one; `VersionConflict` otherwise.
 fn update_versioned(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     sql: &str,
     id: &str,
     version: u64,

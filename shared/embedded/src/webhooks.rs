@@ -56,7 +56,7 @@ impl WebhookStore for EmbeddedStore {
         let events = events.to_vec();
         let wrote_events = !events.is_empty();
         self.run(move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = &*conn;
             let updated = tx
                 .execute(
                     "UPDATE webhooks SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
@@ -82,8 +82,8 @@ impl WebhookStore for EmbeddedStore {
                     None => StoreError::NotFound,
                 });
             }
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+            insert_events(tx, &events)?;
+            Ok(())
         })
         .await?;
         if wrote_events {

@@ -1,0 +1,115 @@
+//! Group commit. One thread owns the SQLite connection and runs every piece of store work. Work
+//! that arrives while a commit is under way waits for it, and then all of it runs in one
+//! transaction, each piece in its own savepoint (an error undoes only that piece's writes), with one
+//! COMMIT, so one WAL fsync (`synchronous=FULL`), for the lot. A caller gets its result only after
+//! the commit that made its writes durable: concurrent requests share an fsync, and none is
+//! answered before its write is on disk.
+
+use crate::unavailable;
+use refwire_core::StoreError;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+
+/// The most pieces of work one transaction takes; later ones go in the next.
+const MAX_BATCH: usize = 512;
+
+/// Hands a piece of work its result once its transaction has committed, or the commit's error.
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A piece of work: whether it succeeded (a failed one's savepoint is rolled back) and how to
+/// complete it. Dropping either one unrun fails its caller with `Unavailable`.
+type Work = Box<dyn FnOnce(&mut Connection) -> (bool, Completion) + Send>;
+
+pub struct Writer {
+    queue: mpsc::Sender<Work>,
+}
+
+impl Writer {
+    /// Starts the thread that owns `connection`; it ends when the last `Writer` handle is dropped.
+    pub fn start(connection: Connection) -> Result<Writer, StoreError> {
+        let (queue, work) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("refwire-sqlite".into())
+            .spawn(move || write_loop(connection, work))
+            .map_err(|err| StoreError::Unavailable(format!("starting the SQLite thread: {err}")))?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `work` on the connection inside the next group transaction; returns its result after
+    /// that transaction committed.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let work: Work = Box::new(move |connection| {
+            let outcome = work(connection);
+            let succeeded = outcome.is_ok();
+            let complete: Completion = Box::new(move |committed| {
+                let _ = reply.send(committed.and(outcome));
+            });
+            (succeeded, complete)
+        });
+        self.queue
+            .send(work)
+            .map_err(|_| StoreError::Unavailable("the SQLite thread has stopped".into()))?;
+        result.await.map_err(|_| {
+            StoreError::Unavailable("the transaction holding this write did not commit".into())
+        })?
+    }
+}
+
+fn write_loop(mut connection: Connection, work: mpsc::Receiver<Work>) {
+    while let Ok(first) = work.recv() {
+        let batch: Vec<Work> = std::iter::once(first)
+            .chain(work.try_iter().take(MAX_BATCH - 1))
+            .collect();
+        run_batch(&mut connection, batch);
+    }
+}
+
+fn run_batch(connection: &mut Connection, batch: Vec<Work>) {
+    if let Err(err) = connection.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %err, "SQLite could not begin a transaction");
+        return;
+    }
+    let mut completions = Vec::with_capacity(batch.len());
+    for work in batch {
+        if connection.execute_batch("SAVEPOINT work").is_err() {
+            return abandon(connection);
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)));
+        let succeeded = matches!(outcome, Ok((true, _)));
+        let undo = if succeeded {
+            "RELEASE work"
+        } else {
+            "ROLLBACK TO work; RELEASE work"
+        };
+        // SQLite ends the whole transaction on some errors (a full disk, an I/O error): then nothing
+        // in this batch is written, and every caller in it is told so.
+        if connection.is_autocommit() || connection.execute_batch(undo).is_err() {
+            return abandon(connection);
+        }
+        // A panicked piece lost its completion with it; its caller gets `Unavailable`.
+        if let Ok((_, complete)) = outcome {
+            completions.push(complete);
+        }
+    }
+    match connection.execute_batch("COMMIT") {
+        Ok(()) => completions.into_iter().for_each(|complete| complete(Ok(()))),
+        Err(err) => {
+            tracing::error!(error = %err, "SQLite could not commit");
+            abandon(connection);
+            for complete in completions {
+                complete(Err(unavailable(&err)));
+            }
+        }
+    }
+}
+
+fn abandon(connection: &mut Connection) {
+    if !connection.is_autocommit() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+}
