@@ -28,6 +28,8 @@ const REGION: &str = "us-east-1";
 pub(crate) struct Stack {
     router: axum::Router,
     dispatcher: Arc<Dispatcher>,
+    /// The DynamoDB store the handlers use, for setting up states the API does not reach.
+    store: Arc<dyn refwire_core::ports::Store>,
     sqs: aws_sdk_sqs::Client,
     scheduler: aws_sdk_scheduler::Client,
     streams: aws_sdk_dynamodbstreams::Client,
@@ -115,6 +117,7 @@ impl Stack {
             Arc::new(sender),
             config.clone(),
         ));
+        let store = deps.store.clone();
         let app = Arc::new(Refwire::new(deps, config));
         let created = app.create_program("AWS pipeline", None).await.unwrap();
 
@@ -132,6 +135,7 @@ impl Stack {
         let mut stack = Stack {
             router: refwire_api::router(app),
             dispatcher,
+            store,
             sqs,
             scheduler,
             streams,
@@ -1056,4 +1060,47 @@ async fn two_invocations_with_the_same_job_send_once_and_queue_one_retry() {
         first.unwrap().batch_item_failures.len() + second.unwrap().batch_item_failures.len();
     assert!(failures <= 1, "only the losing copy may go back to SQS");
     assert_one_send_per_attempt(&stack, &receiver, &calls, &receipt_handle).await;
+}
+
+#[tokio::test]
+async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_closes_it() {
+    let mut stack = Stack::new().await;
+    let receiver = Receiver::start().await;
+    let created = stack
+        .api(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"name": "crm", "url": receiver.url, "events": ["referral.created"]})),
+        )
+        .await;
+    let webhook_id = created.body["id"].as_str().unwrap().to_string();
+    // The receiver has failed every attempt for a minute; the next probe is due in 2 s.
+    let mut webhook = stack.store.get_webhook(&webhook_id).await.unwrap().unwrap();
+    let now = chrono::Utc::now();
+    webhook.failing_since = Some(now - chrono::Duration::seconds(60));
+    webhook.next_probe_at = Some(now + chrono::Duration::seconds(2));
+    webhook.version += 1;
+    stack.store.update_webhook(&webhook, &[]).await.unwrap();
+
+    stack
+        .api("POST", "/v1/api/referral/create", Some(json!({"user_id": "user_1"})))
+        .await;
+    stack.fan_out().await;
+    assert_eq!(stack.deliver(5).await, 1);
+    assert!(receiver.received().is_empty(), "the delivery waits for the probe");
+    let log = stack
+        .api("GET", &format!("/v1/webhooks/{webhook_id}/deliveries"), None)
+        .await;
+    assert_eq!(log.body["deliveries"][0]["attempts"], 0);
+    assert_eq!(log.body["deliveries"][0]["state"], "pending");
+
+    // Its job comes back through SQS (DelaySeconds) when the probe is due; it is the probe, the
+    // receiver answers, and the breaker closes.
+    let started = Instant::now();
+    while receiver.received().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        stack.deliver(1).await;
+    }
+    assert_eq!(receiver.received().len(), 1);
+    let healed = stack.store.get_webhook(&webhook_id).await.unwrap().unwrap();
+    assert_eq!((healed.failing_since, healed.next_probe_at), (None, None));
 }

@@ -446,6 +446,7 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
                 delivery_id,
                 attempt: 1,
                 webhook_id: webhook_id.clone(),
+                waits_until: None,
             },
             0,
         )
@@ -475,6 +476,7 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::De
         delivery_id,
         attempt: 1,
         webhook_id,
+        waits_until: None,
     };
     (t, receiver, job)
 }
@@ -1260,4 +1262,58 @@ async fn a_stalled_receiver_delays_only_its_own_webhooks_deliveries() {
         "the stalled webhook has exactly its per-webhook share in flight"
     );
     engine.abort();
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_probed_by_one_delivery_at_a_time_and_recovers_by_itself() {
+    let (t, receiver, webhook_id) = app_with_receiver(
+        json!({"events": ["referral.created"], "retry_schedule": [60, 60, 60, 60, 60]}),
+    )
+    .await;
+    receiver.always(Reply::status(500));
+    t.create_referral("first").await;
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 1, "the streak starts");
+
+    // Failing for over 10 s, the breaker is open: of five new deliveries one probes, four wait.
+    t.clock.advance(chrono::Duration::seconds(11));
+    for user in ["a", "b", "c", "d", "e"] {
+        t.create_referral(user).await;
+    }
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 2, "{:?}", receiver.events());
+    let log = t.deliveries(&webhook_id).await;
+    let waiting: Vec<&Value> = log
+        .iter()
+        .filter(|delivery| delivery["attempts"] == 0)
+        .collect();
+    assert_eq!(waiting.len(), 4, "{log:?}");
+    let probe_at = waiting[0]["next_attempt_at"].as_str().unwrap().to_string();
+    assert!(
+        waiting
+            .iter()
+            .all(|delivery| delivery["next_attempt_at"] == probe_at.as_str()),
+        "they wait together for the next probe: {log:?}"
+    );
+
+    // Before the next probe nothing is tried; the first delivery's own retry waits as well.
+    t.advance_and_pump(29).await;
+    assert_eq!(receiver.received().len(), 2);
+
+    // The receiver is back: the next probe succeeds, the breaker closes, everything is delivered,
+    // and no waiting delivery was charged an attempt for the time it waited.
+    receiver.always(Reply::status(200));
+    t.advance_and_pump(2).await;
+    t.advance_and_pump(60).await;
+    let log = t.deliveries(&webhook_id).await;
+    assert!(
+        log.iter().all(|delivery| delivery["state"] == "succeeded"),
+        "{log:?}"
+    );
+    let attempts: u64 = log
+        .iter()
+        .map(|delivery| delivery["attempts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(attempts, 2 + 6, "two failures, then one success each");
+    assert_eq!(receiver.received().len(), 8);
 }

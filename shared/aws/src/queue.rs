@@ -179,6 +179,7 @@ mod tests {
             delivery_id: "dlv_1".into(),
             attempt,
             webhook_id: "wh_1".into(),
+            waits_until: None,
         }
     }
 

@@ -104,11 +104,18 @@ pub struct DeliveryJob {
     /// without reading the delivery first (empty in jobs queued before it was carried).
     #[serde(default)]
     pub webhook_id: String,
+    /// Set on a job queued again to wait for the webhook's circuit breaker (milliseconds of the
+    /// time it waits for), so it is a job of its own beside the copy that queued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_until: Option<i64>,
 }
 
 impl DeliveryJob {
     pub fn id(&self) -> String {
-        format!("{}-{}", self.delivery_id, self.attempt)
+        match self.waits_until {
+            None => format!("{}-{}", self.delivery_id, self.attempt),
+            Some(until) => format!("{}-{}-w{until}", self.delivery_id, self.attempt),
+        }
     }
 }
 
@@ -163,6 +170,7 @@ impl Delivery {
             delivery_id: self.id.clone(),
             attempt: self.next_attempt(),
             webhook_id: self.webhook_id.clone(),
+            waits_until: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::ports::Sender;
 use crate::service::{Config, Deps};
 use crate::time::Timestamp;
 use crate::url_rules::check_target_url;
-use crate::webhook::Webhook;
+use crate::webhook::{BREAKER_MIN_INTERVAL, Webhook};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,9 @@ pub enum JobOutcome {
     /// before this one could claim it). This copy is not done: it comes back later and is dropped
     /// once the attempt is recorded, or makes the attempt if the holder died before recording it.
     InFlight,
+    /// Not sent because the webhook's circuit breaker is open and another delivery holds the
+    /// probe: the job was queued again for when the next probe is due.
+    Deferred,
 }
 
 impl JobOutcome {
@@ -44,6 +47,12 @@ impl JobOutcome {
     pub fn is_done(self) -> bool {
         self != JobOutcome::InFlight
     }
+}
+
+/// What the circuit breaker says to a delivery.
+enum Passage {
+    Go(Box<Webhook>),
+    Wait(Timestamp),
 }
 
 impl Dispatcher {
@@ -116,6 +125,11 @@ impl Dispatcher {
             };
         };
 
+        let webhook = match self.through_breaker(webhook).await? {
+            Passage::Go(webhook) => *webhook,
+            Passage::Wait(until) => return self.defer(delivery, until).await,
+        };
+
         // Claim before sending: of copies of this job running at once, one moves the version on.
         let lease = i64::from(webhook.timeout_seconds) + CLAIM_MARGIN_SECONDS;
         delivery.claim(
@@ -144,6 +158,58 @@ impl Dispatcher {
         }
         self.track_health(webhook, verdict, now).await?;
         Ok(JobOutcome::Sent(verdict))
+    }
+
+    /// Lets a delivery through the webhook's circuit breaker: always while it is closed; while it
+    /// is open, only as the probe, taken with a versioned write of the webhook that one delivery
+    /// wins. The others wait for the next probe.
+    async fn through_breaker(&self, mut webhook: Webhook) -> Result<Passage, Error> {
+        let now = self.deps.clock.now();
+        if !webhook.breaker_open(now) {
+            return Ok(Passage::Go(Box::new(webhook)));
+        }
+        if let Some(until) = webhook.breaker_wait(now) {
+            return Ok(Passage::Wait(until));
+        }
+        webhook.take_probe(now);
+        webhook.version += 1;
+        match self.deps.store.update_webhook(&webhook, &[]).await {
+            Ok(()) => Ok(Passage::Go(Box::new(webhook))),
+            // Another delivery took the probe, or the webhook changed (a success may have closed
+            // the breaker): go by what it is now.
+            Err(StoreError::VersionConflict) => {
+                let fresh = self.deps.store.get_webhook(&webhook.id).await?;
+                Ok(match fresh {
+                    Some(fresh) if !fresh.breaker_open(now) => Passage::Go(Box::new(fresh)),
+                    Some(fresh) => Passage::Wait(
+                        fresh
+                            .breaker_wait(now)
+                            .unwrap_or(now + BREAKER_MIN_INTERVAL),
+                    ),
+                    None => Passage::Wait(now + BREAKER_MIN_INTERVAL),
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Puts the delivery's next attempt off until `until` without making it: its job is queued
+    /// again for then, and the delivery log shows when.
+    async fn defer(&self, mut delivery: Delivery, until: Timestamp) -> Result<JobOutcome, Error> {
+        let now = self.deps.clock.now();
+        let seconds = u32::try_from((until - now).num_seconds().max(1)).unwrap_or(u32::MAX);
+        // Queue before recording, as with retries: a crash in between leaves a spare job, not none.
+        let job = DeliveryJob {
+            waits_until: Some(until.timestamp_millis()),
+            ..delivery.job()
+        };
+        self.deps.queue.enqueue(&job, seconds).await?;
+        delivery.next_attempt_at = Some(until);
+        delivery.version += 1;
+        match self.deps.store.update_delivery(&delivery).await {
+            Ok(()) | Err(StoreError::VersionConflict) => Ok(JobOutcome::Deferred),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn attempt(&self, webhook: &Webhook, event: &OutboxEvent, attempt: u32) -> SendResult {
@@ -183,6 +249,7 @@ impl Dispatcher {
                 Verdict::Delivered if webhook.failing_since.is_none() => return Ok(()),
                 Verdict::Delivered => {
                     webhook.failing_since = None;
+                    webhook.next_probe_at = None;
                     None
                 }
                 Verdict::Gone => Some("the receiver answered 410 Gone".to_string()),

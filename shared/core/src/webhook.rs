@@ -120,6 +120,11 @@ pub struct PreviousSecret {
     pub expires_at: Timestamp,
 }
 
+/// How long a receiver must have failed every attempt before the circuit breaker opens.
+pub const BREAKER_OPENS_AFTER: chrono::Duration = chrono::Duration::seconds(10);
+pub const BREAKER_MIN_INTERVAL: chrono::Duration = chrono::Duration::seconds(30);
+pub const BREAKER_MAX_INTERVAL: chrono::Duration = chrono::Duration::minutes(10);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
     pub id: String,
@@ -147,6 +152,14 @@ pub struct Webhook {
     /// Start of the current unbroken run of failed attempts.
     #[serde(with = "time::millis_option")]
     pub failing_since: Option<Timestamp>,
+    /// While the circuit breaker is open: when one delivery may next try the receiver (the probe);
+    /// every other delivery of the webhook waits until then.
+    #[serde(
+        default,
+        with = "time::millis_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_probe_at: Option<Timestamp>,
     #[serde(with = "time::millis")]
     pub created_at: Timestamp,
     #[serde(with = "time::millis")]
@@ -206,6 +219,7 @@ impl Webhook {
             previous_secret: None,
             disabled_reason: None,
             failing_since: None,
+            next_probe_at: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -235,6 +249,7 @@ impl Webhook {
             if active {
                 next.disabled_reason = None;
                 next.failing_since = None;
+                next.next_probe_at = None;
             }
         }
         if let Some(timeout) = fields.timeout_seconds {
@@ -341,6 +356,29 @@ impl Webhook {
                 .events
                 .iter()
                 .any(|pattern| pattern_matches(pattern, &event.event))
+    }
+
+    /// The circuit breaker is open once every attempt has failed for [`BREAKER_OPENS_AFTER`]: then
+    /// the webhook's deliveries stop trying the receiver each on its own schedule, and one at a
+    /// time (the probe) tries it at growing intervals; the first success closes the breaker.
+    pub fn breaker_open(&self, now: Timestamp) -> bool {
+        self.failing_since
+            .is_some_and(|since| now - since >= BREAKER_OPENS_AFTER)
+    }
+
+    /// While the breaker is open and another delivery holds the probe: when to look again.
+    pub fn breaker_wait(&self, now: Timestamp) -> Option<Timestamp> {
+        self.next_probe_at
+            .filter(|at| *at > now && self.breaker_open(now))
+    }
+
+    /// Takes the probe: the next one is due after half as long as the receiver has been failing,
+    /// within [`BREAKER_MIN_INTERVAL`] and [`BREAKER_MAX_INTERVAL`]. The caller writes the webhook
+    /// with its version condition, which one delivery wins.
+    pub fn take_probe(&mut self, now: Timestamp) {
+        let failing_for = self.failing_since.map_or(chrono::Duration::zero(), |since| now - since);
+        let interval = (failing_for / 2).clamp(BREAKER_MIN_INTERVAL, BREAKER_MAX_INTERVAL);
+        self.next_probe_at = Some(now + interval);
     }
 
     pub fn schedule(&self) -> RetrySchedule {
@@ -522,6 +560,30 @@ mod tests {
         );
         event.waitlist_id = waitlist_id.map(String::from);
         event
+    }
+
+    #[test]
+    fn the_breaker_opens_after_ten_seconds_of_failures_and_probes_at_growing_intervals() {
+        let start = chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap();
+        let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
+        let mut webhook = subscription("signup.created", None).unwrap();
+        assert!(!webhook.breaker_open(at(0)));
+        webhook.failing_since = Some(start);
+        assert!(!webhook.breaker_open(at(9)));
+        assert!(webhook.breaker_open(at(10)));
+        assert_eq!(webhook.breaker_wait(at(10)), None, "nobody holds the probe yet");
+
+        webhook.take_probe(at(10));
+        assert_eq!(webhook.next_probe_at, Some(at(40)), "at least 30 s");
+        assert_eq!(webhook.breaker_wait(at(20)), Some(at(40)));
+        assert_eq!(webhook.breaker_wait(at(40)), None, "the next probe is due");
+        webhook.take_probe(at(600));
+        assert_eq!(webhook.next_probe_at, Some(at(900)), "half the failing time");
+        webhook.take_probe(at(7200));
+        assert_eq!(webhook.next_probe_at, Some(at(7800)), "at most 10 min");
+
+        webhook.failing_since = None;
+        assert_eq!(webhook.breaker_wait(at(7300)), None, "a closed breaker holds nobody");
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl EmbeddedStore {
         let written = self
             .run(move |conn| {
                 let tx = &*conn;
-                let written = work(&tx)?;
+                let written = work(tx)?;
                 insert_events(tx, &events)?;
                 Ok(written)
             })

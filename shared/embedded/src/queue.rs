@@ -92,6 +92,8 @@ impl EmbeddedQueue {
                                     delivery_id: row.get(1)?,
                                     attempt: row.get(2)?,
                                     webhook_id: row.get(3)?,
+                                    // The row's id already tells a waiting copy apart.
+                                    waits_until: None,
                                 },
                             ))
                         },
