@@ -1317,3 +1317,55 @@ async fn a_failing_receiver_is_probed_by_one_delivery_at_a_time_and_recovers_by_
     assert_eq!(attempts, 2 + 6, "two failures, then one success each");
     assert_eq!(receiver.received().len(), 8);
 }
+
+#[tokio::test]
+async fn a_rate_limit_spreads_a_burst_over_the_coming_seconds() {
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"], "rate_limit": 2})).await;
+    assert_eq!(
+        t.secret("GET", &format!("/v1/webhooks/{webhook_id}"), None)
+            .await
+            .body["rate_limit"],
+        2
+    );
+    for user in ["a", "b", "c", "d", "e", "f"] {
+        t.create_referral(user).await;
+    }
+    t.pump().await;
+    assert_eq!(receiver.received().len(), 2, "two in the first second");
+    let log = t.deliveries(&webhook_id).await;
+    let mut waits: Vec<&str> = log
+        .iter()
+        .filter(|delivery| delivery["attempts"] == 0)
+        .map(|delivery| delivery["next_attempt_at"].as_str().unwrap())
+        .collect();
+    waits.sort();
+    assert_eq!(waits.len(), 4);
+    assert_eq!(waits[0], waits[1], "two wait one second");
+    assert!(
+        waits[2] > waits[1] && waits[2] == waits[3],
+        "two wait two: {waits:?}"
+    );
+
+    t.advance_and_pump(1).await;
+    assert_eq!(receiver.received().len(), 4);
+    t.advance_and_pump(1).await;
+    assert_eq!(receiver.received().len(), 6);
+    let log = t.deliveries(&webhook_id).await;
+    assert!(
+        log.iter()
+            .all(|delivery| delivery["state"] == "succeeded" && delivery["attempts"] == 1)
+    );
+
+    // The limit can be lifted again; out of range is refused.
+    for (value, status) in [(json!(0), 400), (json!(10_001), 400), (json!(null), 200)] {
+        let response = t
+            .secret(
+                "PATCH",
+                &format!("/v1/webhooks/{webhook_id}"),
+                Some(json!({ "rate_limit": value })),
+            )
+            .await;
+        assert_eq!(response.status, status, "{value}: {response:?}");
+    }
+}

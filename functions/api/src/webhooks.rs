@@ -25,6 +25,7 @@ fn webhook_view(webhook: &Webhook) -> Value {
         "events": webhook.events,
         "active": webhook.active,
         "timeout_seconds": webhook.timeout_seconds,
+        "rate_limit": webhook.rate_limit,
         "retry_schedule": webhook.retry_schedule,
         "headers": webhook.headers,
         "method": webhook.method,

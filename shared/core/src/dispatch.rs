@@ -129,6 +129,9 @@ impl Dispatcher {
             Passage::Go(webhook) => *webhook,
             Passage::Wait(until) => return self.defer(delivery, until).await,
         };
+        if let Some(until) = self.over_rate_limit(&webhook).await? {
+            return self.defer(delivery, until).await;
+        }
 
         // Claim before sending: of copies of this job running at once, one moves the version on.
         let lease = i64::from(webhook.timeout_seconds) + CLAIM_MARGIN_SECONDS;
@@ -191,6 +194,24 @@ impl Dispatcher {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// With a `rate_limit`, when this attempt may start if not now. Every attempt is counted in
+    /// its second's window, those over the limit too: the n-th one over waits n / limit seconds
+    /// more, so a backlog is spread over the coming seconds instead of all trying again at once.
+    async fn over_rate_limit(&self, webhook: &Webhook) -> Result<Option<Timestamp>, Error> {
+        let Some(limit) = webhook.rate_limit.map(u64::from) else {
+            return Ok(None);
+        };
+        let now = self.deps.clock.now();
+        let second = now.timestamp();
+        let count = self.deps.store.count_send(&webhook.id, second).await?;
+        if count <= limit {
+            return Ok(None);
+        }
+        let seconds_later = 1 + (count - limit - 1) / limit;
+        let wait = i64::try_from(seconds_later).unwrap_or(i64::MAX / 2);
+        Ok(Timestamp::from_timestamp(second.saturating_add(wait), 0))
     }
 
     /// Puts the delivery's next attempt off until `until` without making it: its job is queued

@@ -357,6 +357,9 @@ pub trait DeliveryStore: Send + Sync {
         after: Option<&Delivery>,
         limit: u32,
     ) -> Result<DeliveryPage, StoreError>;
+    /// Counts one attempt starting in the webhook's window `second` (a Unix second) and returns the
+    /// window's count so far, this one included; windows are kept a minute or two, no longer.
+    async fn count_send(&self, webhook_id: &str, second: i64) -> Result<u64, StoreError>;
     /// A webhook's failed deliveries created at or after `since`, oldest first.
     async fn failed_deliveries_since(
         &self,

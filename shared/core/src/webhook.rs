@@ -120,6 +120,8 @@ pub struct PreviousSecret {
     pub expires_at: Timestamp,
 }
 
+pub const MAX_RATE_LIMIT: u32 = 10_000;
+
 /// How long a receiver must have failed every attempt before the circuit breaker opens.
 pub const BREAKER_OPENS_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 pub const BREAKER_MIN_INTERVAL: chrono::Duration = chrono::Duration::seconds(30);
@@ -135,6 +137,9 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub active: bool,
     pub timeout_seconds: u32,
+    /// At most this many attempts start per second (`None`: no limit); the rest wait their turn.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
     pub retry_schedule: Vec<u32>,
     pub headers: BTreeMap<String, String>,
     pub method: HttpMethod,
@@ -176,6 +181,9 @@ pub struct WebhookFields {
     pub events: Option<Vec<String>>,
     pub active: Option<bool>,
     pub timeout_seconds: Option<u32>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "crate::settings::present")]
+    pub rate_limit: Option<Option<u32>>,
     pub retry_schedule: Option<Vec<u32>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub method: Option<HttpMethod>,
@@ -208,6 +216,7 @@ impl Webhook {
             events: fields.events.clone().ok_or_else(|| missing("events"))?,
             active: true,
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            rate_limit: None,
             retry_schedule: default_schedule,
             headers: BTreeMap::new(),
             method: HttpMethod::Post,
@@ -254,6 +263,9 @@ impl Webhook {
         }
         if let Some(timeout) = fields.timeout_seconds {
             next.timeout_seconds = timeout;
+        }
+        if let Some(rate_limit) = fields.rate_limit {
+            next.rate_limit = rate_limit;
         }
         if let Some(schedule) = fields.retry_schedule {
             next.retry_schedule = schedule;
@@ -305,6 +317,17 @@ impl Webhook {
             return Err(Error::validation(
                 "timeout_seconds",
                 format!("must be between 1 and {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        if self
+            .rate_limit
+            .is_some_and(|limit| !(1..=MAX_RATE_LIMIT).contains(&limit))
+        {
+            return Err(Error::validation(
+                "rate_limit",
+                format!(
+                    "must be between 1 and {MAX_RATE_LIMIT} deliveries per second, or null for no limit"
+                ),
             ));
         }
         RetrySchedule::new(self.retry_schedule.clone())
@@ -376,7 +399,9 @@ impl Webhook {
     /// within [`BREAKER_MIN_INTERVAL`] and [`BREAKER_MAX_INTERVAL`]. The caller writes the webhook
     /// with its version condition, which one delivery wins.
     pub fn take_probe(&mut self, now: Timestamp) {
-        let failing_for = self.failing_since.map_or(chrono::Duration::zero(), |since| now - since);
+        let failing_for = self
+            .failing_since
+            .map_or(chrono::Duration::zero(), |since| now - since);
         let interval = (failing_for / 2).clamp(BREAKER_MIN_INTERVAL, BREAKER_MAX_INTERVAL);
         self.next_probe_at = Some(now + interval);
     }
@@ -571,19 +596,31 @@ mod tests {
         webhook.failing_since = Some(start);
         assert!(!webhook.breaker_open(at(9)));
         assert!(webhook.breaker_open(at(10)));
-        assert_eq!(webhook.breaker_wait(at(10)), None, "nobody holds the probe yet");
+        assert_eq!(
+            webhook.breaker_wait(at(10)),
+            None,
+            "nobody holds the probe yet"
+        );
 
         webhook.take_probe(at(10));
         assert_eq!(webhook.next_probe_at, Some(at(40)), "at least 30 s");
         assert_eq!(webhook.breaker_wait(at(20)), Some(at(40)));
         assert_eq!(webhook.breaker_wait(at(40)), None, "the next probe is due");
         webhook.take_probe(at(600));
-        assert_eq!(webhook.next_probe_at, Some(at(900)), "half the failing time");
+        assert_eq!(
+            webhook.next_probe_at,
+            Some(at(900)),
+            "half the failing time"
+        );
         webhook.take_probe(at(7200));
         assert_eq!(webhook.next_probe_at, Some(at(7800)), "at most 10 min");
 
         webhook.failing_since = None;
-        assert_eq!(webhook.breaker_wait(at(7300)), None, "a closed breaker holds nobody");
+        assert_eq!(
+            webhook.breaker_wait(at(7300)),
+            None,
+            "a closed breaker holds nobody"
+        );
     }
 
     #[test]

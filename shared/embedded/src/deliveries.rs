@@ -9,6 +9,24 @@ use rusqlite::params;
 
 #[async_trait::async_trait]
 impl DeliveryStore for EmbeddedStore {
+    async fn count_send(&self, webhook_id: &str, second: i64) -> Result<u64, StoreError> {
+        let webhook_id = webhook_id.to_string();
+        self.run(move |conn| {
+            // Windows past the last minute are no longer read.
+            conn.prepare_cached("DELETE FROM send_windows WHERE webhook_id = ?1 AND second < ?2")
+                .and_then(|mut delete| delete.execute(params![webhook_id, second - 60]))
+                .map_err(unavailable)?;
+            conn.prepare_cached(
+                "INSERT INTO send_windows (webhook_id, second, sends) VALUES (?1, ?2, 1)
+                 ON CONFLICT (webhook_id, second) DO UPDATE SET sends = sends + 1
+                 RETURNING sends",
+            )
+            .and_then(|mut count| count.query_row(params![webhook_id, second], |row| row.get(0)))
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         let delivery = delivery.clone();
         self.run(move |conn| {

@@ -208,10 +208,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
     serde_json::from_str(text).map_err(unavailable)
 }
 
-pub(crate) fn insert_events(
-    tx: &Connection,
-    events: &[OutboxEvent],
-) -> Result<(), StoreError> {
+pub(crate) fn insert_events(tx: &Connection, events: &[OutboxEvent]) -> Result<(), StoreError> {
     let mut insert = tx
         .prepare_cached("INSERT INTO outbox (id, program_id, event, doc) VALUES (?1, ?2, ?3, ?4)")
         .map_err(unavailable)?;

@@ -125,6 +125,15 @@ CREATE TABLE signups (
 -- Whose job it is, so the delivery engine limits each webhook's attempts in flight.
 ALTER TABLE jobs ADD COLUMN webhook_id TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+-- Attempts started per webhook per second, for webhooks with a rate limit.
+CREATE TABLE send_windows (
+    webhook_id TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    sends INTEGER NOT NULL,
+    PRIMARY KEY (webhook_id, second)
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {

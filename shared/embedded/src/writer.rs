@@ -97,7 +97,9 @@ fn run_batch(connection: &mut Connection, batch: Vec<Work>) {
         }
     }
     match connection.execute_batch("COMMIT") {
-        Ok(()) => completions.into_iter().for_each(|complete| complete(Ok(()))),
+        Ok(()) => completions
+            .into_iter()
+            .for_each(|complete| complete(Ok(()))),
         Err(err) => {
             tracing::error!(error = %err, "SQLite could not commit");
             abandon(connection);

@@ -3,6 +3,7 @@
 
 use super::webhooks::webhook_pk;
 use super::{DynamoStore, Index, Record, SortRange, Step, millis_key};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use refwire_core::StoreError;
 use refwire_core::delivery::{Delivery, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
@@ -37,8 +38,42 @@ impl DynamoStore {
     }
 }
 
+/// How long a rate-limit window item is kept (DynamoDB's TTL removes it later still).
+const SEND_WINDOW_SECONDS: i64 = 120;
+
 #[async_trait::async_trait]
 impl DeliveryStore for DynamoStore {
+    /// One UpdateItem: `ADD sends :1` on the window's item, returning the new count.
+    async fn count_send(&self, webhook_id: &str, second: i64) -> Result<u64, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("{}#SENDS", webhook_pk(webhook_id))),
+            )
+            .key("sk", AttributeValue::S(second.to_string()))
+            .update_expression("ADD sends :one SET #ttl = :ttl")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((second + SEND_WINDOW_SECONDS).to_string()),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(super::unavailable)?;
+        output
+            .attributes
+            .as_ref()
+            .and_then(|attributes| attributes.get("sends"))
+            .and_then(|sends| sends.as_n().ok())
+            .and_then(|sends| sends.parse().ok())
+            .ok_or_else(|| StoreError::Unavailable("UpdateItem returned no count".into()))
+    }
+
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {
         let put = self.put_new(&self.delivery_record(delivery)?)?;
         match self
