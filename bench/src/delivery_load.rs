@@ -3,6 +3,10 @@
 //! clients, and waits for every delivery; prints fan-out + delivery throughput and
 //! event->receiver latency percentiles.
 //!
+//! First, as the baseline of the same run, this tool POSTs as many signed envelopes of the same
+//! size straight to the same receiver, 64 at a time (as many as refwire-local keeps in flight):
+//! what this machine, this HTTP client and this receiver can do with no Refwire in between.
+//!
 //! usage: delivery-load [--local PATH] [--events N] [--concurrency C] [--rate R]
 //! `--rate R` paces publishing at R events/s in all (default: as fast as the clients go), to see
 //! latency at a steady load rather than the queueing of one burst.
@@ -16,6 +20,7 @@ use axum::extract::State;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use refwire_bench::{LocalServer, flag_values, print_latencies};
+use refwire_core::signing::{SigningKey, standard_signature_header};
 use serde::Deserialize;
 use serde_json::json;
 use std::process::ExitCode;
@@ -28,6 +33,9 @@ const WEBHOOKS: usize = 10;
 const EVENT: &str = "link.clicked";
 /// How long after the first publish every delivery must have arrived.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Attempts refwire-local's delivery engine keeps in flight; the baseline POSTs as many at once.
+const ENGINE_IN_FLIGHT: usize = 64;
+const BASELINE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 struct Args {
     local: String,
@@ -100,12 +108,109 @@ async fn start_receiver() -> (u16, mpsc::UnboundedReceiver<Result<Arrival, NotAn
     (port, arrivals)
 }
 
+type ArrivalQueue = mpsc::UnboundedReceiver<Result<Arrival, NotAnEnvelope>>;
+
+/// Waits for `expected` arrivals until `deadline`; returns their sorted latencies and the last
+/// arrival's time, or the body that was not an envelope.
+async fn collect(
+    arrivals: &mut ArrivalQueue,
+    expected: usize,
+    started: Instant,
+    deadline: Instant,
+) -> Result<(Vec<Duration>, Instant), NotAnEnvelope> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let mut latencies = Vec::with_capacity(expected);
+    let mut last_arrival = started;
+    while latencies.len() < expected {
+        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            Ok(Some(Ok(arrival))) => {
+                latencies.push(arrival.latency);
+                // Handlers report concurrently, so arrivals may come slightly out of order.
+                last_arrival = last_arrival.max(arrival.at);
+            }
+            Ok(Some(Err(body))) => return Err(body),
+            // Timed out; the channel cannot close while the receiver is serving.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    latencies.sort();
+    Ok((latencies, last_arrival))
+}
+
+/// POSTs `count` signed envelopes like Refwire's straight to the receiver, `ENGINE_IN_FLIGHT` at a
+/// time; prints and returns the deliveries per second.
+async fn direct_baseline(
+    client: &reqwest::Client,
+    receiver_port: u16,
+    arrivals: &mut ArrivalQueue,
+    count: usize,
+) -> Result<f64, NotAnEnvelope> {
+    let key = SigningKey::parse(BASELINE_SECRET).expect("a valid secret");
+    let key = Arc::new(key);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..ENGINE_IN_FLIGHT)
+        .map(|_| {
+            let (client, key, next) = (client.clone(), Arc::clone(&key), Arc::clone(&next));
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        break;
+                    }
+                    let now = Utc::now();
+                    let id = format!("evt_baseline_{n:026}");
+                    let body = json!({"id": id, "event": EVENT, "timestamp": refwire_core::time::format(&now), "data": {"n": n}})
+                        .to_string();
+                    let signature = standard_signature_header(
+                        std::slice::from_ref(&key),
+                        &id,
+                        now.timestamp(),
+                        body.as_bytes(),
+                    );
+                    client
+                        .post(format!("http://127.0.0.1:{receiver_port}/hook/{}", n % WEBHOOKS))
+                        .header("content-type", "application/json")
+                        .header("webhook-id", &id)
+                        .header("webhook-timestamp", now.timestamp().to_string())
+                        .header("webhook-signature", signature)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let (latencies, last_arrival) =
+        collect(arrivals, count, started, started + DELIVERY_TIMEOUT).await?;
+    let throughput = latencies.len() as f64 / (last_arrival - started).as_secs_f64();
+    println!(
+        "direct baseline: {throughput:.0} deliveries/s ({count} signed POSTs straight to the receiver, {ENGINE_IN_FLIGHT} at a time)"
+    );
+    println!("direct send->receiver latency:");
+    print_latencies(&latencies);
+    Ok(throughput)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args();
-    let server = LocalServer::start(&args.local, &["--allow-loopback-http"]);
     let (receiver_port, mut arrivals) = start_receiver().await;
     let client = reqwest::Client::new();
+    let baseline =
+        match direct_baseline(&client, receiver_port, &mut arrivals, WEBHOOKS * args.events).await
+        {
+            Ok(throughput) => throughput,
+            Err(body) => {
+                eprintln!("the receiver got a body that is not an envelope: {body}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let server = LocalServer::start(&args.local, &["--allow-loopback-http"]);
     for n in 0..WEBHOOKS {
         let webhook = json!({
             "name": format!("bench-{n}"),
@@ -160,25 +265,15 @@ async fn main() -> ExitCode {
     let publishing = started.elapsed();
 
     let expected = WEBHOOKS * args.events;
-    let deadline = tokio::time::Instant::from_std(started + DELIVERY_TIMEOUT);
-    let mut latencies = Vec::with_capacity(expected);
-    let mut last_arrival = started;
-    while latencies.len() < expected {
-        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
-            Ok(Some(Ok(arrival))) => {
-                latencies.push(arrival.latency);
-                // Handlers report concurrently, so arrivals may come slightly out of order.
-                last_arrival = last_arrival.max(arrival.at);
-            }
-            Ok(Some(Err(body))) => {
+    let (latencies, last_arrival) =
+        match collect(&mut arrivals, expected, started, started + DELIVERY_TIMEOUT).await {
+            Ok(collected) => collected,
+            Err(body) => {
                 eprintln!("the receiver got a body that is not an envelope: {body}");
                 return ExitCode::FAILURE;
             }
-            // Timed out; the channel cannot close while the receiver is serving.
-            Ok(None) | Err(_) => break,
-        }
-    }
-    latencies.sort();
+        };
+    let peak_rss_mb = server.peak_rss_mb();
     drop(server);
 
     let received = latencies.len();
@@ -193,13 +288,17 @@ async fn main() -> ExitCode {
     if received > 0 {
         let wall = (last_arrival - started).as_secs_f64();
         println!("first publish to last delivery: {wall:.2} s");
+        let throughput = received as f64 / wall;
         println!(
-            "throughput: {:.0} deliveries/s, {:.1} events/s delivered",
-            received as f64 / wall,
-            received as f64 / WEBHOOKS as f64 / wall
+            "throughput: {throughput:.0} deliveries/s, {:.1} events/s delivered, {:.2} of the direct baseline",
+            throughput / WEBHOOKS as f64,
+            throughput / baseline
         );
         println!("event->receiver latency:");
         print_latencies(&latencies);
+    }
+    if let Some(megabytes) = peak_rss_mb {
+        println!("refwire-local peak RSS: {megabytes:.1} MB");
     }
     if received < expected {
         eprintln!(

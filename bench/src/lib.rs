@@ -64,6 +64,22 @@ impl LocalServer {
     }
 }
 
+impl LocalServer {
+    /// The process's peak resident memory so far (`VmHWM`), in MB; `None` where /proc has no such line.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
+        let kilobytes: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kilobytes / 1024.0)
+    }
+}
+
 impl Drop for LocalServer {
     fn drop(&mut self) {
         self.process.kill().ok();

@@ -101,6 +101,7 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     latencies.sort();
+    let peak_rss_mb = server.peak_rss_mb();
     drop(server);
 
     println!(
@@ -113,4 +114,7 @@ async fn main() {
         total as f64 / elapsed.as_secs_f64()
     );
     print_latencies(&latencies);
+    if let Some(megabytes) = peak_rss_mb {
+        println!("refwire-local peak RSS: {megabytes:.1} MB");
+    }
 }
