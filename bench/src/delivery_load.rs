@@ -201,15 +201,20 @@ async fn main() -> ExitCode {
     let args = parse_args();
     let (receiver_port, mut arrivals) = start_receiver().await;
     let client = reqwest::Client::new();
-    let baseline =
-        match direct_baseline(&client, receiver_port, &mut arrivals, WEBHOOKS * args.events).await
-        {
-            Ok(throughput) => throughput,
-            Err(body) => {
-                eprintln!("the receiver got a body that is not an envelope: {body}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let baseline = match direct_baseline(
+        &client,
+        receiver_port,
+        &mut arrivals,
+        WEBHOOKS * args.events,
+    )
+    .await
+    {
+        Ok(throughput) => throughput,
+        Err(body) => {
+            eprintln!("the receiver got a body that is not an envelope: {body}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = LocalServer::start(&args.local, &["--allow-loopback-http"]);
     for n in 0..WEBHOOKS {
         let webhook = json!({

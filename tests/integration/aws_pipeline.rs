@@ -1113,7 +1113,14 @@ async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_c
     }
     assert_eq!(receiver.received().len(), 1);
     let healed = stack.store.get_webhook(&webhook_id).await.unwrap().unwrap();
-    assert_eq!((healed.failing_since, healed.next_probe_at), (None, None));
+    assert_eq!(
+        (
+            healed.failing_since,
+            healed.next_probe_at,
+            healed.probe_delivery
+        ),
+        (None, None, None)
+    );
 }
 
 #[tokio::test]

@@ -125,7 +125,7 @@ impl Dispatcher {
             };
         };
 
-        let webhook = match self.through_breaker(webhook).await? {
+        let webhook = match self.through_breaker(webhook, &delivery.id).await? {
             Passage::Go(webhook) => *webhook,
             Passage::Wait(until) => return self.defer(delivery, until).await,
         };
@@ -164,17 +164,21 @@ impl Dispatcher {
     }
 
     /// Lets a delivery through the webhook's circuit breaker: always while it is closed; while it
-    /// is open, only as the probe, taken with a versioned write of the webhook that one delivery
-    /// wins. The others wait for the next probe.
-    async fn through_breaker(&self, mut webhook: Webhook) -> Result<Passage, Error> {
+    /// is open, only as the probe (kept, or taken with a versioned write of the webhook that one
+    /// delivery wins). The others wait for the next probe.
+    async fn through_breaker(
+        &self,
+        mut webhook: Webhook,
+        delivery_id: &str,
+    ) -> Result<Passage, Error> {
         let now = self.deps.clock.now();
         if !webhook.breaker_open(now) {
             return Ok(Passage::Go(Box::new(webhook)));
         }
-        if let Some(until) = webhook.breaker_wait(now) {
+        if let Some(until) = webhook.breaker_wait(delivery_id, now) {
             return Ok(Passage::Wait(until));
         }
-        webhook.take_probe(now);
+        webhook.take_probe(delivery_id, now);
         webhook.version += 1;
         match self.deps.store.update_webhook(&webhook, &[]).await {
             Ok(()) => Ok(Passage::Go(Box::new(webhook))),
@@ -186,7 +190,7 @@ impl Dispatcher {
                     Some(fresh) if !fresh.breaker_open(now) => Passage::Go(Box::new(fresh)),
                     Some(fresh) => Passage::Wait(
                         fresh
-                            .breaker_wait(now)
+                            .breaker_wait(delivery_id, now)
                             .unwrap_or(now + BREAKER_MIN_INTERVAL),
                     ),
                     None => Passage::Wait(now + BREAKER_MIN_INTERVAL),
@@ -271,6 +275,7 @@ impl Dispatcher {
                 Verdict::Delivered => {
                     webhook.failing_since = None;
                     webhook.next_probe_at = None;
+                    webhook.probe_delivery = None;
                     None
                 }
                 Verdict::Gone => Some("the receiver answered 410 Gone".to_string()),

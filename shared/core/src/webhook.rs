@@ -165,6 +165,9 @@ pub struct Webhook {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_probe_at: Option<Timestamp>,
+    /// The delivery that holds the probe: its own retries keep their schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_delivery: Option<String>,
     #[serde(with = "time::millis")]
     pub created_at: Timestamp,
     #[serde(with = "time::millis")]
@@ -229,6 +232,7 @@ impl Webhook {
             disabled_reason: None,
             failing_since: None,
             next_probe_at: None,
+            probe_delivery: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -259,6 +263,7 @@ impl Webhook {
                 next.disabled_reason = None;
                 next.failing_since = None;
                 next.next_probe_at = None;
+                next.probe_delivery = None;
             }
         }
         if let Some(timeout) = fields.timeout_seconds {
@@ -382,28 +387,32 @@ impl Webhook {
     }
 
     /// The circuit breaker is open once every attempt has failed for [`BREAKER_OPENS_AFTER`]: then
-    /// the webhook's deliveries stop trying the receiver each on its own schedule, and one at a
-    /// time (the probe) tries it at growing intervals; the first success closes the breaker.
+    /// the webhook's deliveries stop trying the receiver each on its own schedule. One of them,
+    /// the probe, keeps its schedule; the others wait for [`Webhook::next_probe_at`], when another
+    /// may take the probe if the first has stopped trying. The first success closes the breaker.
     pub fn breaker_open(&self, now: Timestamp) -> bool {
         self.failing_since
             .is_some_and(|since| now - since >= BREAKER_OPENS_AFTER)
     }
 
-    /// While the breaker is open and another delivery holds the probe: when to look again.
-    pub fn breaker_wait(&self, now: Timestamp) -> Option<Timestamp> {
+    /// While the breaker is open, whether `delivery_id` must wait (not holding the probe while
+    /// another delivery may still hold it), and until when.
+    pub fn breaker_wait(&self, delivery_id: &str, now: Timestamp) -> Option<Timestamp> {
+        let holds_probe = self.probe_delivery.as_deref() == Some(delivery_id);
         self.next_probe_at
-            .filter(|at| *at > now && self.breaker_open(now))
+            .filter(|at| *at > now && self.breaker_open(now) && !holds_probe)
     }
 
-    /// Takes the probe: the next one is due after half as long as the receiver has been failing,
-    /// within [`BREAKER_MIN_INTERVAL`] and [`BREAKER_MAX_INTERVAL`]. The caller writes the webhook
-    /// with its version condition, which one delivery wins.
-    pub fn take_probe(&mut self, now: Timestamp) {
+    /// Gives `delivery_id` the probe until half as long as the receiver has been failing, within
+    /// [`BREAKER_MIN_INTERVAL`] and [`BREAKER_MAX_INTERVAL`], from now. The caller writes the
+    /// webhook with its version condition, which one delivery wins.
+    pub fn take_probe(&mut self, delivery_id: &str, now: Timestamp) {
         let failing_for = self
             .failing_since
             .map_or(chrono::Duration::zero(), |since| now - since);
         let interval = (failing_for / 2).clamp(BREAKER_MIN_INTERVAL, BREAKER_MAX_INTERVAL);
         self.next_probe_at = Some(now + interval);
+        self.probe_delivery = Some(delivery_id.to_string());
     }
 
     pub fn schedule(&self) -> RetrySchedule {
@@ -597,27 +606,36 @@ mod tests {
         assert!(!webhook.breaker_open(at(9)));
         assert!(webhook.breaker_open(at(10)));
         assert_eq!(
-            webhook.breaker_wait(at(10)),
+            webhook.breaker_wait("dlv_a", at(10)),
             None,
             "nobody holds the probe yet"
         );
 
-        webhook.take_probe(at(10));
+        webhook.take_probe("dlv_a", at(10));
         assert_eq!(webhook.next_probe_at, Some(at(40)), "at least 30 s");
-        assert_eq!(webhook.breaker_wait(at(20)), Some(at(40)));
-        assert_eq!(webhook.breaker_wait(at(40)), None, "the next probe is due");
-        webhook.take_probe(at(600));
+        assert_eq!(webhook.breaker_wait("dlv_b", at(20)), Some(at(40)));
+        assert_eq!(
+            webhook.breaker_wait("dlv_a", at(20)),
+            None,
+            "the probe keeps its schedule"
+        );
+        assert_eq!(
+            webhook.breaker_wait("dlv_b", at(40)),
+            None,
+            "the probe may change hands"
+        );
+        webhook.take_probe("dlv_b", at(600));
         assert_eq!(
             webhook.next_probe_at,
             Some(at(900)),
             "half the failing time"
         );
-        webhook.take_probe(at(7200));
+        webhook.take_probe("dlv_b", at(7200));
         assert_eq!(webhook.next_probe_at, Some(at(7800)), "at most 10 min");
 
         webhook.failing_since = None;
         assert_eq!(
-            webhook.breaker_wait(at(7300)),
+            webhook.breaker_wait("dlv_c", at(7300)),
             None,
             "a closed breaker holds nobody"
         );

@@ -49,11 +49,22 @@ impl Workers {
     /// delivery ids are deterministic) and never skips it.
     pub async fn fan_out_pass(&self) -> Result<usize, Error> {
         let events = self.store.unfanned_events(FAN_OUT_BATCH).await?;
-        for (seq, event) in &events {
-            self.dispatcher.fan_out(event).await?;
-            self.store.advance_fanout_cursor(*seq).await?;
+        let Some(&(last_seq, _)) = events.last() else {
+            return Ok(0);
+        };
+        // The pass's events fan out concurrently, so their store calls share group commits; the
+        // cursor moves past them once all are done, and a failure leaves them all to the next pass.
+        let mut fanning = JoinSet::new();
+        for (_, event) in events {
+            let dispatcher = Arc::clone(&self.dispatcher);
+            fanning.spawn(async move { dispatcher.fan_out(&event).await });
         }
-        Ok(events.len())
+        let count = fanning.len();
+        for fanned in fanning.join_all().await {
+            fanned?;
+        }
+        self.store.advance_fanout_cursor(last_seq).await?;
+        Ok(count)
     }
 
     /// Sends every job that is due now, concurrently, and waits for them all; returns how many
