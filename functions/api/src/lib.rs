@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod limits;
+mod openapi;
 mod participants;
 mod programs;
 mod referrals;
@@ -13,6 +14,7 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use limits::MAX_BODY_BYTES;
+pub use openapi::description as openapi_description;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,10 +27,8 @@ pub type AppState = Arc<Refwire>;
 
 pub fn router(app: AppState) -> Router {
     Router::new()
-        .route(
-            "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/health", get(openapi::health))
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/programs", post(programs::create_program))
         .route("/v1/programs/{program_id}/keys", post(programs::issue_key))
         .route(
