@@ -7,6 +7,7 @@ use crate::{participants, programs, referrals, waitlists, webhooks};
 use axum::Json;
 use serde::Serialize;
 use std::sync::LazyLock;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder};
@@ -94,7 +95,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         PayloadTooLarge,
         Unavailable
     )),
-    modifiers(&SecuritySchemes, &OptionalBodies),
+    modifiers(&SecuritySchemes, &OptionalBodies, &ParameterErrors),
 )]
 struct ApiDoc;
 
@@ -151,12 +152,7 @@ struct OptionalBodies;
 
 impl Modify for OptionalBodies {
     fn modify(&self, openapi: &mut Document) {
-        let operations = openapi.paths.paths.values_mut().flat_map(|item| {
-            [&mut item.post, &mut item.put, &mut item.patch]
-                .into_iter()
-                .flatten()
-        });
-        let contents = operations
+        let contents = operations(openapi)
             .filter_map(|operation| match &mut operation.request_body {
                 Some(RefOr::T(body)) => Some(body),
                 _ => None,
@@ -176,6 +172,42 @@ impl Modify for OptionalBodies {
             }
         }
     }
+}
+
+/// Every operation with parameters may answer 400: a path or query parameter with a control
+/// character is refused, whatever the operation.
+struct ParameterErrors;
+
+impl Modify for ParameterErrors {
+    fn modify(&self, openapi: &mut Document) {
+        for operation in operations(openapi) {
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                operation
+                    .responses
+                    .responses
+                    .entry("400".into())
+                    .or_insert_with(|| {
+                        error_response(
+                            "`validation_failed`: a parameter holds a control character.",
+                        )
+                    });
+            }
+        }
+    }
+}
+
+fn operations(openapi: &mut Document) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 fn error_response(description: &str) -> RefOr<Response> {

@@ -9,7 +9,9 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Whole<T>(pub T);
 
-/// The unsigned types a [`Whole`] holds, with their largest value for the error message.
+/// The unsigned types a [`Whole`] holds, with the largest value it takes: the largest of the
+/// OpenAPI format the description gives the type (`int32` for `u32`, `int64` for `u64`), so that a
+/// client keeping to the description never sends a number Refwire refuses, nor the reverse.
 pub trait Unsigned: TryFrom<u64> {
     const MAX: u64;
 }
@@ -18,10 +20,10 @@ impl Unsigned for u8 {
     const MAX: u64 = u8::MAX as u64;
 }
 impl Unsigned for u32 {
-    const MAX: u64 = u32::MAX as u64;
+    const MAX: u64 = i32::MAX as u64;
 }
 impl Unsigned for u64 {
-    const MAX: u64 = u64::MAX;
+    const MAX: u64 = i64::MAX as u64;
 }
 
 impl<'de, T: Unsigned> Deserialize<'de> for Whole<T> {
@@ -34,6 +36,7 @@ impl<'de, T: Unsigned> Deserialize<'de> for Whole<T> {
                 .map(|float| float as u64)
         });
         whole
+            .filter(|whole| *whole <= T::MAX)
             .and_then(|whole| T::try_from(whole).ok())
             .map(Whole)
             .ok_or_else(|| {
@@ -76,7 +79,9 @@ mod tests {
                 "{json}: {err}"
             );
         }
-        assert!(parse::<u32>("4294967296").is_err());
+        assert!(parse::<u32>("2147483648").is_err());
+        assert_eq!(parse::<u64>("9223372036854775807"), Ok(i64::MAX as u64));
+        assert!(parse::<u64>("9223372036854775808").is_err());
         assert!(parse::<u32>("\"30\"").is_err());
     }
 }
