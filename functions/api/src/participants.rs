@@ -89,9 +89,9 @@ pub struct ListParams {
     code: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
 }
 

@@ -280,9 +280,9 @@ async fn claim(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LimitParams {
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
 }
 
@@ -390,9 +390,9 @@ pub struct ListParams {
     status: Option<String>,
     /// Only this referrer's referrals.
     referrer_id: Option<String>,
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page; anything else is refused with 400
     /// `validation_failed` (field `cursor`).
@@ -452,9 +452,9 @@ pub struct EventParams {
     /// An event id: only events written after it (page with the last id seen). An id that is not
     /// a kept event of the program is refused with 400 `validation_failed` (field `after`).
     after: Option<String>,
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
 }
 

@@ -88,8 +88,8 @@ impl From<PlacedSignup> for SignupView {
 pub struct CreateWaitlist {
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: Option<String>,
-    /// Positions a referrer moves up for each signup that joins with their code (0-100, default 1).
-    #[schema(value_type = Option<u32>, maximum = 100)]
+    /// Positions a referrer moves up for each signup that joins with their code.
+    #[schema(value_type = Option<u32>, maximum = 100, default = 1)]
     boost: Option<Whole<u32>>,
 }
 
@@ -238,9 +238,9 @@ pub struct SignupPage {
     /// `next_cursor` of the previous page (the position it ended at).
     #[param(pattern = "^[0-9]+$")]
     cursor: Option<String>,
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
 }
 

@@ -397,9 +397,9 @@ pub async fn send_test(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// How long the old secret keeps signing, 0-604800 seconds (default 86400); 0 drops it at once.
+    /// How long the old secret keeps signing, in seconds; 0 drops it at once.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = u32, minimum = 0, maximum = 604800)]
+    #[schema(value_type = u32, minimum = 0, maximum = 604800, default = 86400)]
     grace_seconds: Option<Whole<u32>>,
 }
 
@@ -450,9 +450,9 @@ pub struct DeliveryParams {
     /// The `next_cursor` of the previous page; anything else is refused with 400
     /// `validation_failed` (field `cursor`).
     cursor: Option<String>,
-    /// Page size: 1-100, default 25.
+    /// Page size: 1-100.
     #[serde(default, deserialize_with = "page_limit")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
 }
 

@@ -198,37 +198,34 @@ pub struct WebhookFields {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = Vec<String>, min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
-    /// Default `true`; setting `true` also clears `disabled_reason` and `failing_since`.
+    /// Setting `true` also clears `disabled_reason` and `failing_since`.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = bool)]
+    #[schema(value_type = bool, default = true)]
     pub active: Option<bool>,
-    /// Seconds to wait for the receiver's response: 1-30, default 10.
+    /// Seconds to wait for the receiver's response.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = u32, minimum = 1, maximum = 30)]
+    #[schema(value_type = u32, minimum = 1, maximum = 30, default = 10)]
     pub timeout_seconds: Option<Whole<u32>>,
-    /// Delays in seconds between attempts, after the first attempt: 1-10 delays of 1-86400
-    /// seconds, default `[60, 300, 1800]`.
+    /// Delays in seconds between attempts, after the first attempt: 1-10 delays of 1-86400 seconds.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = Vec<u32>, min_items = 1, max_items = 10)]
+    #[schema(value_type = Vec<u32>, min_items = 1, max_items = 10, default = json!([60, 300, 1800]))]
     pub retry_schedule: Option<Vec<Whole<u32>>>,
     /// Custom request headers (at most 3); names Refwire sets itself (`content-type`, `host`,
     /// `webhook-*`, `x-webhook-*`, ...) are refused; values at most 1024 printable characters.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = BTreeMap<String, String>)]
+    #[schema(value_type = BTreeMap<String, String>, default = json!({}))]
     pub headers: Option<BTreeMap<String, String>>,
-    /// Default `POST`.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = HttpMethod)]
+    #[schema(value_type = HttpMethod, default = "POST")]
     pub method: Option<HttpMethod>,
-    /// Default `json`.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = PayloadFormat)]
+    #[schema(value_type = PayloadFormat, default = "json")]
     pub format: Option<PayloadFormat>,
     #[serde(default, deserialize_with = "crate::settings::present")]
     pub field_map: Option<Option<FieldMap>>,
     /// Static fields added to every payload (at most 50).
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = BTreeMap<String, String>)]
+    #[schema(value_type = BTreeMap<String, String>, default = json!({}))]
     pub hidden_fields: Option<BTreeMap<String, String>>,
 }
 
