@@ -26,6 +26,32 @@ if [ -z "$url" ] || [ -z "$REFWIRE_SECRET_KEY" ]; then
 fi
 export REFWIRE_SECRET_KEY
 
+# A referral, an inactive webhook (nothing is sent), a participant and a waitlist with a signup,
+# whose ids infra/schemathesis.toml gives the operations that take one, so that they get past
+# "not found" to the code behind it.
+eval "$(.venv/bin/python - "$url" "$REFWIRE_SECRET_KEY" <<'PY'
+import json, sys, urllib.request
+
+url, key = sys.argv[1:]
+
+def post(path, body):
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    request = urllib.request.Request(url + path, json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+referral = post("/v1/api/referral/create", {"user_id": "schemathesis"})
+webhook = post("/v1/webhooks", {"name": "schemathesis", "url": "https://example.com/hook",
+                                "events": ["*"], "active": False})
+participant = post("/v1/participants", {"email": "ann@example.com"})
+waitlist = post("/v1/waitlists", {"name": "schemathesis"})
+signup = post(f"/v1/waitlists/{waitlist['id']}/signups", {"email": "bob@example.com"})
+print(f"export REFWIRE_REFERRAL_CODE={referral['referral_code']} REFWIRE_WEBHOOK_ID={webhook['id']}"
+      f" REFWIRE_PARTICIPANT_ID={participant['id']} REFWIRE_WAITLIST_ID={waitlist['id']}"
+      f" REFWIRE_SIGNUP_ID={signup['id']}")
+PY
+)"
+
 # From the temporary folder, so that Hypothesis's and schemathesis's caches go with it.
 repo=$PWD
 (cd "$work" && "$repo/.venv/bin/schemathesis" --config-file "$repo/infra/schemathesis.toml" \
