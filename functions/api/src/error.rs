@@ -60,9 +60,10 @@ impl From<Error> for ApiError {
 /// The one error shape of every 4xx/5xx response. Known codes: `validation_failed`,
 /// `invalid_json`, `invalid_body` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404),
 /// `method_not_allowed` (405), `request_timeout` (408), `referral_expired`, `not_completed`,
-/// `already_referred`, `referee_mismatch`, `referrals_disabled`, `webhook_inactive`,
-/// `delivery_in_progress`, `concurrent_update` (409), `payload_too_large` (413), `uri_too_long`
-/// (414), `headers_too_large` (431), `unavailable` (503).
+/// `already_referred`, `referee_mismatch`, `referrals_disabled`, `not_referred`,
+/// `participant_mismatch`, `waitlist_gap_full`, `webhook_inactive`, `delivery_in_progress`,
+/// `concurrent_update` (409), `payload_too_large` (413), `uri_too_long` (414), `headers_too_large`
+/// (431), `unavailable` (503).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Error, example = json!({"error": {"code": "validation_failed", "message": "unknown milestone \"paid\"; configured milestones: signed_up, first_purchase, completed", "field": "milestone"}}))]
 pub struct ErrorBody {
