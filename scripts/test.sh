@@ -73,6 +73,9 @@ cargo build --release --quiet -p refwire-api-lambda -p refwire-fanout -p refwire
 export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --workspace
 
+echo "== schemathesis: every check of docs/openapi.json against refwire-local (scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh
+
 echo "== the dashboard and the widget in headless Chromium (tests/browser)"
 REFWIRE_LOCAL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/refwire-local" \
   "$venv/bin/python" -m unittest tests/browser/test_dashboard.py

@@ -359,7 +359,7 @@ async fn leaderboard_ranks_by_completed_then_total_and_caps_the_limit() {
     let board = t
         .call(
             "GET",
-            "/v1/api/referral/leaderboard?limit=500",
+            "/v1/api/referral/leaderboard?limit=100",
             Some(&t.publishable_key),
             None,
         )

@@ -15,5 +15,6 @@ mod openapi;
 mod participants;
 mod races;
 mod seed_receivers;
+mod strict_input;
 mod waitlists;
 mod webhooks;

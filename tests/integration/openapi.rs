@@ -1,11 +1,15 @@
-//! docs/openapi.json stays in step with the router in functions/api/src/lib.rs, both ways: every
-//! documented operation is routed, and every route is documented.
+//! docs/openapi.json is the description the code generates (`GET /openapi.json` serves the same),
+//! and it stays in step with the router in functions/api/src/lib.rs, both ways: every documented
+//! operation is routed, and every route is documented.
 
 use refwire_tests::TestApp;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+/// The command that rewrites docs/openapi.json from the code.
+const REGENERATE: &str =
+    "REFWIRE_WRITE_OPENAPI=1 cargo test -p refwire-tests --test integration openapi";
+const OPENAPI_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
 const ROUTER_SOURCE: &str = include_str!("../../functions/api/src/lib.rs");
 
 /// The keys of an OpenAPI path item that are operations (the others are `parameters`, `summary`, ...).
@@ -17,8 +21,42 @@ const HTTP_METHODS: [&str; 8] = [
 /// A path as written in the router and in OpenAPI (both use `{param}`), and a lower-case method.
 type Endpoint = (String, String);
 
+/// The generated description as committed: pretty-printed, with a final newline.
+fn generated() -> String {
+    let description = refwire_api::openapi_description();
+    serde_json::to_string_pretty(&description).expect("the description serializes") + "\n"
+}
+
+/// The committed docs/openapi.json, read at run time so that it is the file as regenerated.
 fn openapi() -> Value {
-    serde_json::from_str(OPENAPI_JSON).expect("docs/openapi.json is valid JSON")
+    let text = std::fs::read_to_string(OPENAPI_PATH).expect("docs/openapi.json is readable");
+    serde_json::from_str(&text).expect("docs/openapi.json is valid JSON")
+}
+
+#[test]
+fn the_committed_description_is_the_generated_one() {
+    let generated = generated();
+    if std::env::var_os("REFWIRE_WRITE_OPENAPI").is_some() {
+        // Renamed into place, so the other tests of this run never read half a file.
+        let partial = format!("{OPENAPI_PATH}.partial");
+        std::fs::write(&partial, &generated).expect("docs/ is writable");
+        std::fs::rename(&partial, OPENAPI_PATH).expect("docs/openapi.json is replaceable");
+        return;
+    }
+    let committed = std::fs::read_to_string(OPENAPI_PATH).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from what the code generates; regenerate it with\n  {REGENERATE}"
+    );
+}
+
+#[tokio::test]
+async fn the_router_serves_the_description_without_a_key() {
+    let t = TestApp::new().await;
+    let response = t.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let generated: Value = serde_json::from_str(&generated()).unwrap();
+    assert_eq!(response.body, generated);
 }
 
 /// Every operation in the description: its path, method and operation object.

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use refwire_core::Error;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -56,12 +57,40 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The one error shape of every 4xx/5xx response. Known codes: `validation_failed`,
+/// `invalid_json`, `invalid_body` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404),
+/// `method_not_allowed` (405), `request_timeout` (408), `referral_expired`, `not_completed`,
+/// `already_referred`, `referee_mismatch`, `referrals_disabled`, `not_referred`,
+/// `participant_mismatch`, `waitlist_gap_full`, `webhook_inactive`, `delivery_in_progress`,
+/// `concurrent_update` (409), `payload_too_large` (413), `uri_too_long` (414), `headers_too_large`
+/// (431), `unavailable` (503).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": {"code": "validation_failed", "message": "unknown milestone \"paid\"; configured milestones: signed_up, first_purchase, completed", "field": "milestone"}}))]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// Machine-readable error code.
+    #[schema(example = "validation_failed")]
+    code: &'static str,
+    /// Human-readable explanation; never contains secrets or internal detail.
+    message: String,
+    /// The request field at fault, for `validation_failed` errors that concern one field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, Json(body)).into_response()
     }
 }

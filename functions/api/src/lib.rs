@@ -7,6 +7,7 @@ mod dashboard;
 mod error;
 mod extract;
 mod limits;
+mod openapi;
 mod participants;
 mod programs;
 mod referrals;
@@ -16,6 +17,7 @@ mod webhooks;
 
 pub use error::ApiError;
 pub use limits::MAX_BODY_BYTES;
+pub use openapi::description as openapi_description;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,10 +30,8 @@ pub type AppState = Arc<Refwire>;
 
 pub fn router(app: AppState) -> Router {
     Router::new()
-        .route(
-            "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/health", get(openapi::health))
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/programs", post(programs::create_program))
         .route("/v1/programs/{program_id}/keys", post(programs::issue_key))
         .route(

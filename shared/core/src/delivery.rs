@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 /// Receivers' response bodies are kept up to this many bytes, for the delivery log.
 pub const RESPONSE_EXCERPT_BYTES: usize = 2048;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,

@@ -60,13 +60,20 @@ pub struct OutboxEvent {
     pub waitlist_id: Option<String>,
 }
 
-/// The wire envelope; field order is part of the contract (`id, event, timestamp, data`).
-#[derive(Serialize)]
+/// An outbox event as webhooks deliver it; field order is part of the contract (`id, event,
+/// timestamp, data`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventEnvelope)]
 pub struct Envelope<'a> {
+    /// `evt_<ulid>`, stable across every delivery attempt.
+    #[schema(example = "evt_01JR9Z5V3K8XMPN7Q2W4Y6A8C0")]
     id: &'a str,
+    #[schema(example = "referral.completed")]
     event: &'a str,
     #[serde(with = "time::millis")]
+    #[schema(value_type = time::TimestampSchema)]
     timestamp: Timestamp,
+    #[schema(value_type = Object)]
     data: &'a serde_json::Value,
 }
 

@@ -25,5 +25,6 @@ pub mod url_rules;
 pub mod waitlists;
 pub mod webhook;
 pub mod webhooks;
+pub mod whole;
 
 pub use error::{Error, StoreError};

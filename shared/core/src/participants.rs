@@ -22,7 +22,9 @@ const MAX_EMAIL_LENGTH: usize = 254;
 const MAX_NAME_LENGTH: usize = 200;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `direct`: joined without a referral code; `referred`: with another participant's (or a
+/// referral's) code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Joined without a referral code.

@@ -9,8 +9,9 @@ use crate::settings::{ReferralSettings, RewardType, RewardValue};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     Pending,
@@ -34,10 +35,11 @@ impl ReferralStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MilestoneEntry {
     pub milestone: String,
     #[serde(with = "time::millis")]
+    #[schema(value_type = time::TimestampSchema)]
     pub timestamp: Timestamp,
 }
 

@@ -503,12 +503,16 @@ pub(crate) fn unknown_cursor(field: &'static str) -> Error {
     Error::validation(field, "not a cursor this API returned")
 }
 
-/// `None` gives the default; 0 is refused; anything above the maximum is capped to it.
+/// `None` gives the default; anything outside 1 to the maximum is refused, as the API description
+/// declares.
 pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
     match limit {
         None => Ok(DEFAULT_PAGE_LIMIT),
-        Some(0) => Err(Error::validation("limit", "must be between 1 and 100")),
-        Some(limit) => Ok(limit.min(MAX_PAGE_LIMIT)),
+        Some(limit) if (1..=MAX_PAGE_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(Error::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_LIMIT}"),
+        )),
     }
 }
 

@@ -2,9 +2,11 @@
 
 use crate::error::Error;
 use crate::js_json::NUMBER_OUT_OF_RANGE;
+use crate::whole::{self, Whole};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RewardType {
     None,
@@ -22,28 +24,86 @@ pub enum RewardValue {
     Label(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Written by hand: the derive cannot express the bounds `validate_reward` checks.
+impl utoipa::PartialSchema for RewardValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .description(Some(
+                "A reward amount (a non-negative number such as `5` or `10.5`) or a label \
+                 (`\"10%\"`, `\"free month\"`, 1-200 characters).",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(200)),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for RewardValue {}
+
+/// A program's referral settings. The defaults are what a new program starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReferralSettings {
+    /// When false, new referrals are refused with 409 `referrals_disabled`.
+    #[schema(default = true)]
     pub enabled: bool,
-    /// `None`: referrals never expire.
+    /// Days until a pending referral expires; `null`: referrals never expire.
+    #[schema(required = true, minimum = 1, maximum = 3650, default = 30)]
     pub referral_expiration_days: Option<u32>,
-    /// `None`: unlimited pending referrals per referrer.
+    /// Maximum pending referrals per referrer; `null`: unlimited.
+    #[schema(required = true, minimum = 1)]
     pub referral_max_per_user: Option<u32>,
-    /// In funnel order; the referral's `milestone` is the furthest one reached.
+    /// Milestone names in funnel order (1-64 characters of a-z, 0-9, `_ . -`, each listed once); a
+    /// referral's `milestone` is the furthest one reached.
+    #[schema(value_type = Vec<MilestoneName>, min_items = 1, max_items = 20, default = json!(["signed_up", "first_purchase", "completed"]))]
     pub referral_milestones: Vec<String>,
+    /// Must be one of `referral_milestones`; reaching it completes the referral.
+    #[schema(default = "completed")]
     pub referral_reward_milestone: String,
     pub reward_type: RewardType,
+    /// The referrer's reward; must be `null` while `reward_type` is `none`.
+    #[schema(required = true)]
     pub reward_value: Option<RewardValue>,
     pub referee_reward_type: RewardType,
+    /// The referred user's reward; must be `null` while `referee_reward_type` is `none`.
+    #[schema(required = true)]
     pub referee_reward_value: Option<RewardValue>,
-    /// Must contain `{code}`.
+    /// An http(s) URL containing `{code}`, which is replaced by the referral code.
+    #[schema(max_length = 512, default = "https://example.com/r/{code}")]
     pub referral_url_template: String,
+    /// Length of generated referral codes.
+    #[schema(minimum = 6, maximum = 32, default = 10)]
     pub code_length: u8,
     /// Web origins (`https://shop.example.com`) whose pages may call the publishable-key routes
-    /// from a browser; empty means none. Secret-key routes never answer another origin.
+    /// from a browser (CORS); empty means none. Secret-key routes never answer another origin.
     #[serde(default)]
+    #[schema(required = true, max_items = 20, default = json!([]))]
     pub allowed_origins: Vec<String>,
 }
+
+/// The schema of a milestone name (milestones are plain strings in the Rust types).
+pub struct MilestoneName;
+
+impl utoipa::PartialSchema for MilestoneName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[a-z0-9_.-]{1,64}$"))
+            .description(Some("1-64 characters of a-z, 0-9, `_ . -`."))
+            .into()
+    }
+}
+
+impl ToSchema for MilestoneName {}
 
 impl Default for ReferralSettings {
     fn default() -> Self {
@@ -72,25 +132,56 @@ const MAX_MILESTONES: usize = 20;
 const MAX_EXPIRATION_DAYS: u32 = 3650;
 const MAX_ALLOWED_ORIGINS: usize = 20;
 
-/// A partial update (`PUT /settings`): absent fields keep their value; `null` clears a nullable one.
-#[derive(Debug, Default, Deserialize)]
+/// A partial update of ReferralSettings: absent fields keep their current value (for a new
+/// program, the defaults), `null` clears a nullable field. The result is validated as a whole.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
+    /// When false, new referrals are refused with 409 `referrals_disabled`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool)]
     pub enabled: Option<bool>,
+    /// Days until a pending referral expires; `null`: referrals never expire.
     #[serde(default, deserialize_with = "present")]
-    pub referral_expiration_days: Option<Option<u32>>,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub referral_expiration_days: Option<Option<Whole<u32>>>,
+    /// Maximum pending referrals per referrer; `null`: unlimited.
     #[serde(default, deserialize_with = "present")]
-    pub referral_max_per_user: Option<Option<u32>>,
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub referral_max_per_user: Option<Option<Whole<u32>>>,
+    /// Milestone names in funnel order (1-64 characters of a-z, 0-9, `_ . -`, each listed once); a
+    /// referral's `milestone` is the furthest one reached.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<MilestoneName>, min_items = 1, max_items = 20)]
     pub referral_milestones: Option<Vec<String>>,
+    /// Must be one of `referral_milestones`; reaching it completes the referral.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String)]
     pub referral_reward_milestone: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = RewardType)]
     pub reward_type: Option<RewardType>,
+    /// The referrer's reward; must be `null` while `reward_type` is `none`.
     #[serde(default, deserialize_with = "present")]
     pub reward_value: Option<Option<RewardValue>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = RewardType)]
     pub referee_reward_type: Option<RewardType>,
+    /// The referred user's reward; must be `null` while `referee_reward_type` is `none`.
     #[serde(default, deserialize_with = "present")]
     pub referee_reward_value: Option<Option<RewardValue>>,
+    /// An http(s) URL containing `{code}`, which is replaced by the referral code.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, max_length = 512)]
     pub referral_url_template: Option<String>,
-    pub code_length: Option<u8>,
+    /// Length of generated referral codes.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = u8, minimum = 6, maximum = 32)]
+    pub code_length: Option<Whole<u8>>,
+    /// Web origins (scheme, host, optional port) whose pages may call the publishable-key routes
+    /// from a browser; replaces the list.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<String>, max_items = 20)]
     pub allowed_origins: Option<Vec<String>>,
 }
 
@@ -103,6 +194,16 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// An optional field that may be absent but not `null`: `null` would read as "absent" and silently
+/// keep the old value, while the description says the field is not nullable.
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 impl ReferralSettings {
     /// Applies an update and validates the result as a whole; on error `self` is unchanged.
     pub fn updated(&self, update: SettingsUpdate) -> Result<ReferralSettings, Error> {
@@ -111,10 +212,10 @@ impl ReferralSettings {
             next.enabled = enabled;
         }
         if let Some(days) = update.referral_expiration_days {
-            next.referral_expiration_days = days;
+            next.referral_expiration_days = whole::option(days);
         }
         if let Some(max) = update.referral_max_per_user {
-            next.referral_max_per_user = max;
+            next.referral_max_per_user = whole::option(max);
         }
         if let Some(milestones) = update.referral_milestones {
             next.referral_milestones = milestones;
@@ -137,7 +238,7 @@ impl ReferralSettings {
         if let Some(template) = update.referral_url_template {
             next.referral_url_template = template;
         }
-        if let Some(length) = update.code_length {
+        if let Some(Whole(length)) = update.code_length {
             next.code_length = length;
         }
         if let Some(origins) = update.allowed_origins {

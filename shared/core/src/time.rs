@@ -9,6 +9,29 @@ pub fn format(ts: &Timestamp) -> String {
     ts.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The OpenAPI schema of every timestamp the API writes (chrono's type has none of its own).
+pub struct TimestampSchema;
+
+impl utoipa::PartialSchema for TimestampSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(
+                "UTC with millisecond precision, always written as `2026-04-08T14:30:00.000Z`.",
+            ))
+            .examples(["2026-04-08T14:30:00.000Z"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimestampSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+}
+
 pub fn parse(text: &str) -> Option<Timestamp> {
     DateTime::parse_from_rfc3339(text)
         .ok()

@@ -3,10 +3,13 @@
 use crate::error::Error;
 use crate::events::OutboxEvent;
 use crate::retry::RetrySchedule;
+use crate::settings::not_null;
 use crate::time::{self, Timestamp};
 use crate::url_rules::{TargetPolicy, check_target_url};
+use crate::whole::Whole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 10;
 pub const MAX_TIMEOUT_SECONDS: u32 = 30;
@@ -29,7 +32,7 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 const RESERVED_HEADER_PREFIXES: &[&str] = &["x-webhook-", "webhook-"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     #[default]
@@ -37,7 +40,9 @@ pub enum HttpMethod {
     Get,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// `json`: the envelope as the body. `form`: `application/x-www-form-urlencoded` fields (the body
+/// for POST, the query string for GET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PayloadFormat {
     /// The JSON envelope as the body.
@@ -71,6 +76,26 @@ impl FieldMap {
             .map(|(source, target)| (source.as_str(), target.as_str()))
     }
 }
+
+/// Written by hand: the Rust type is a list of pairs, the JSON an object of strings.
+impl utoipa::PartialSchema for FieldMap {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .additional_properties(Some(String::schema()))
+            .max_properties(Some(MAX_FIELDS))
+            .description(Some(
+                "The fields to send and their names, in the order sent: an object from source to \
+                 name. A source is a dotted path into the event data (`participant.email`, \
+                 `referrer.id`) or the envelope's `$id`, `$event`, `$timestamp`; one the event \
+                 lacks is sent as null (empty in a form). With a field map only these and \
+                 `hidden_fields` are sent; no name may appear twice. `null` sends the envelope \
+                 and every data field as is.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for FieldMap {}
 
 impl Serialize for FieldMap {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -175,24 +200,57 @@ pub struct Webhook {
     pub version: u64,
 }
 
-/// Every field a caller may set; `None` keeps the current value (or the default on create).
-#[derive(Debug, Default, Clone, Deserialize)]
+/// Every field a caller may set. On update, absent fields keep their value (`null` clears
+/// `field_map`); on create they take the defaults. The result is validated as a whole.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookFields {
+    /// 1-200 characters; trimmed.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// An https URL on a public host, at most 2048 bytes: no credentials, no private, loopback or
+    /// internal addresses (refwire-local with `--allow-loopback-http` also accepts http(s)
+    /// receivers on this machine).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, max_length = 2048)]
     pub url: Option<String>,
+    /// Event names (`referral.completed`), `prefix.*` patterns (`referral.*`) or `*`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 50)]
     pub events: Option<Vec<String>>,
+    /// Setting `true` also clears `disabled_reason` and `failing_since`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool, default = true)]
     pub active: Option<bool>,
-    pub timeout_seconds: Option<u32>,
-    /// `null` removes the limit.
+    /// Seconds to wait for the receiver's response.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = u32, minimum = 1, maximum = 30, default = 10)]
+    pub timeout_seconds: Option<Whole<u32>>,
+    /// At most this many attempts start per second; `null` removes the limit.
     #[serde(default, deserialize_with = "crate::settings::present")]
-    pub rate_limit: Option<Option<u32>>,
-    pub retry_schedule: Option<Vec<u32>>,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub rate_limit: Option<Option<Whole<u32>>>,
+    /// Delays in seconds between attempts, after the first attempt: 1-10 delays of 1-86400 seconds.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Vec<u32>, min_items = 1, max_items = 10, default = json!([60, 300, 1800]))]
+    pub retry_schedule: Option<Vec<Whole<u32>>>,
+    /// Custom request headers (at most 3); names Refwire sets itself (`content-type`, `host`,
+    /// `webhook-*`, `x-webhook-*`, ...) are refused; values at most 1024 printable characters.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = BTreeMap<String, String>, default = json!({}))]
     pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = HttpMethod, default = "POST")]
     pub method: Option<HttpMethod>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = PayloadFormat, default = "json")]
     pub format: Option<PayloadFormat>,
     #[serde(default, deserialize_with = "crate::settings::present")]
     pub field_map: Option<Option<FieldMap>>,
+    /// Static fields added to every payload (at most 50).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = BTreeMap<String, String>, default = json!({}))]
     pub hidden_fields: Option<BTreeMap<String, String>>,
 }
 
@@ -266,14 +324,14 @@ impl Webhook {
                 next.probe_delivery = None;
             }
         }
-        if let Some(timeout) = fields.timeout_seconds {
+        if let Some(Whole(timeout)) = fields.timeout_seconds {
             next.timeout_seconds = timeout;
         }
         if let Some(rate_limit) = fields.rate_limit {
-            next.rate_limit = rate_limit;
+            next.rate_limit = rate_limit.map(|Whole(limit)| limit);
         }
         if let Some(schedule) = fields.retry_schedule {
-            next.retry_schedule = schedule;
+            next.retry_schedule = schedule.into_iter().map(|Whole(delay)| delay).collect();
         }
         if let Some(headers) = fields.headers {
             next.headers = headers;

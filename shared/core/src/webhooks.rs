@@ -12,6 +12,7 @@ use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::signing::generate_signing_secret;
 use crate::time::Timestamp;
 use crate::webhook::{EnvelopeStyle, Webhook, WebhookFields, is_valid_event_name};
+use crate::whole::Whole;
 use serde_json::{Value, json};
 
 /// ReferralLoop documents this schedule for its subscriptions: +1 min, +5 min, +15 min, +1 h.
@@ -51,7 +52,7 @@ impl Refwire {
             name: Some(format!("Subscription to {event_type}")),
             url: Some(target_url),
             events: Some(vec![event_type]),
-            timeout_seconds: Some(REFERRAL_LOOP_TIMEOUT_SECONDS),
+            timeout_seconds: Some(Whole(REFERRAL_LOOP_TIMEOUT_SECONDS)),
             ..Default::default()
         };
         let envelope = EnvelopeStyle::ReferralLoop { waitlist_id };
