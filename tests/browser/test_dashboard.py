@@ -234,6 +234,7 @@ class DashboardInChromium(unittest.TestCase):
         self.wait_until(page, lambda: "succeeded" in (delivery.first.inner_text() if delivery.count() else ""))
         delivery.first.locator("text=Attempts").click()
         expect(page.locator("#delivery-log")).to_contain_text("200")
+        expect(page.locator("#delivery-log details.request summary")).to_contain_text(f"Request: POST {self.receiver.url}")
         screenshot(page, "webhook-log")
         delivery.first.locator("text=Resend").click()
         expect(page.locator("#webhook-status")).to_contain_text("queued again")

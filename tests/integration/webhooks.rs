@@ -1369,3 +1369,27 @@ async fn a_rate_limit_spreads_a_burst_over_the_coming_seconds() {
         assert_eq!(response.status, status, "{value}: {response:?}");
     }
 }
+
+#[tokio::test]
+async fn a_deliverys_detail_shows_the_request_it_sends() {
+    let (t, receiver, webhook_id) =
+        app_with_receiver(json!({"events": ["referral.created"]})).await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let summary = &t.deliveries(&webhook_id).await[0];
+    let detail = t.delivery(summary["id"].as_str().unwrap()).await;
+    let request = &detail["request"];
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["url"], receiver.url.as_str());
+    assert_eq!(request["headers"]["Content-Type"], "application/json");
+    assert_eq!(
+        request["headers"]["webhook-id"],
+        receiver.received()[0].header("webhook-id")
+    );
+    assert_eq!(request["body"], receiver.body_of("referral.created"));
+    // Gone with its webhook: the log stays readable.
+    t.secret("DELETE", &format!("/v1/webhooks/{webhook_id}"), None)
+        .await;
+    let detail = t.delivery(summary["id"].as_str().unwrap()).await;
+    assert_eq!(detail["request"], Value::Null);
+}

@@ -453,6 +453,9 @@ async function waitlist(params, id) {
 
 function health(webhook) {
   if (!webhook.active) return badge(webhook.disabled_reason ? `disabled: ${webhook.disabled_reason}` : 'disabled', 'bad');
+  if (webhook.failing_since && webhook.next_probe_at) {
+    return badge(`failing since ${when(webhook.failing_since)}; breaker open, others wait until ${when(webhook.next_probe_at)}`, 'bad');
+  }
   if (webhook.failing_since) return badge(`failing since ${when(webhook.failing_since)}`, 'bad');
   return badge('healthy', 'good');
 }
@@ -469,6 +472,7 @@ function webhookFields(form) {
     name: form.elements.name.value,
     url: form.elements.url.value,
     events: [...form.querySelectorAll('input[name=event]:checked')].map((box) => box.value),
+    rate_limit: optionalNumber(form.elements.rate_limit.value),
   };
 }
 
@@ -476,6 +480,7 @@ function webhookForm(webhook, submitLabel) {
   return h('form', { id: 'webhook-form' },
     field('Name', h('input', { id: 'webhook-name', name: 'name', value: webhook.name || '', required: true })),
     field('Endpoint URL', h('input', { id: 'webhook-url', name: 'url', type: 'url', size: 60, value: webhook.url || '', required: true })),
+    field('Rate limit (attempts per second, empty: none)', h('input', { id: 'webhook-rate_limit', name: 'rate_limit', type: 'number', min: 1, value: webhook.rate_limit === null || webhook.rate_limit === undefined ? '' : webhook.rate_limit })),
     h('label', {}, 'Events'),
     eventPicker(webhook.events || []),
     h('div', { class: 'form-status' }),
@@ -578,9 +583,15 @@ function deliveryTable(deliveries, status) {
       const show = h('button', { type: 'button', class: 'secondary' }, 'Attempts');
       show.addEventListener('click', () => attempt(status, async () => {
         const full = await api('GET', `/v1/deliveries/${encodeURIComponent(delivery.id)}`);
-        detail.firstChild.replaceChildren(table(['#', 'At', 'Status', 'ms', 'Error', 'Response excerpt'], full.attempt_log.map((entry) => h('tr', {},
-          h('td', {}, entry.n), h('td', {}, when(entry.at)), h('td', {}, entry.status === null ? '' : entry.status),
-          h('td', {}, entry.response_ms), h('td', {}, entry.error || ''), h('td', {}, h('pre', {}, entry.response_excerpt || ''))))));
+        const request = full.request;
+        detail.firstChild.replaceChildren(
+          table(['#', 'At', 'Status', 'ms', 'Error', 'Response excerpt'], full.attempt_log.map((entry) => h('tr', {},
+            h('td', {}, entry.n), h('td', {}, when(entry.at)), h('td', {}, entry.status === null ? '' : entry.status),
+            h('td', {}, entry.response_ms), h('td', {}, entry.error || ''), h('td', {}, h('pre', {}, entry.response_excerpt || ''))))),
+          request
+            ? h('details', { class: 'request' }, h('summary', {}, `Request: ${request.method} ${request.url}`),
+              h('pre', {}, Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`).join('\n') + '\n\n' + request.body))
+            : h('p', {}, 'The request is no longer available (the webhook was deleted or the event expired).'));
         detail.hidden = !detail.hidden;
       }));
       const resend = h('button', { type: 'button', class: 'secondary' }, 'Resend');

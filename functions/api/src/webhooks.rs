@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use refwire_core::delivery::{Attempt, Delivery, DeliveryState};
 use refwire_core::events::Envelope;
+use refwire_core::outgoing::OutgoingRequest;
 use refwire_core::settings::not_null;
 use refwire_core::time::{self, Timestamp, TimestampSchema};
 use refwire_core::webhook::{
@@ -224,6 +225,33 @@ pub struct DeliveryDetail {
     #[serde(flatten)]
     summary: DeliverySummary,
     attempt_log: Vec<DeliveryAttempt>,
+    /// What the next attempt sends, as the webhook is configured now (its signatures carry the
+    /// current time, so they differ from earlier attempts'); `null` once the webhook is deleted or
+    /// the event has left the outbox (after 30 days).
+    #[schema(required = true)]
+    request: Option<DeliveryRequest>,
+}
+
+/// An attempt's HTTP request.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryRequest {
+    method: HttpMethod,
+    /// With the payload in the query string for GET webhooks.
+    url: String,
+    headers: BTreeMap<String, String>,
+    /// The body as text; empty for GET.
+    body: String,
+}
+
+impl From<OutgoingRequest> for DeliveryRequest {
+    fn from(request: OutgoingRequest) -> Self {
+        DeliveryRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers.into_iter().collect(),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+        }
+    }
 }
 
 #[utoipa::path(
@@ -534,9 +562,11 @@ pub async fn get_delivery(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<DeliveryDetail>> {
     let delivery = app.get_delivery(&caller, &id).await?;
+    let request = app.delivery_request(&caller, &delivery).await?;
     Ok(Json(DeliveryDetail {
         summary: (&delivery).into(),
         attempt_log: delivery.attempts.into_iter().map(Into::into).collect(),
+        request: request.map(Into::into),
     }))
 }
 

@@ -283,14 +283,22 @@ impl Refwire {
 
     /// The request a delivery's next attempt sends, for the delivery log: method, URL, headers and
     /// body as the webhook is configured now (signatures carry the current time, so they differ
-    /// from any earlier attempt's). `None` once the event has expired from the outbox.
+    /// from any earlier attempt's). `None` once the webhook is deleted or the event has expired
+    /// from the outbox.
     pub async fn delivery_request(
         &self,
         principal: &Principal,
         delivery: &Delivery,
     ) -> Result<Option<OutgoingRequest>, Error> {
-        let webhook = self.get_webhook(principal, &delivery.webhook_id).await?;
-        let Some(event) = self.store.get_event(&delivery.event_id).await? else {
+        principal.require_secret()?;
+        let webhook = self
+            .store
+            .get_webhook(&delivery.webhook_id)
+            .await?
+            .filter(|webhook| webhook.program_id == principal.program_id);
+        let (Some(webhook), Some(event)) =
+            (webhook, self.store.get_event(&delivery.event_id).await?)
+        else {
             return Ok(None);
         };
         let attempt = u32::try_from(delivery.attempts.len()).unwrap_or(u32::MAX);
