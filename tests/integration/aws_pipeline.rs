@@ -1064,7 +1064,8 @@ async fn two_invocations_with_the_same_job_send_once_and_queue_one_retry() {
 
 #[tokio::test]
 async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_closes_it() {
-    let mut stack = Stack::new().await;
+    let calls = CallLog::default();
+    let mut stack = Stack::counting(calls.clone()).await;
     let receiver = Receiver::start().await;
     let created = stack
         .api(
@@ -1090,10 +1091,20 @@ async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_c
         )
         .await;
     stack.fan_out().await;
+    calls.take();
     assert_eq!(stack.deliver(5).await, 1);
     assert!(
         receiver.received().is_empty(),
         "the delivery waits for the probe"
+    );
+    // What waiting costs, as docs/webhooks.md states it.
+    assert_eq!(
+        handler_operations(&calls),
+        operations(&[
+            ("GetItem", 3),
+            ("SendMessage", 1),
+            ("TransactWriteItems", 1)
+        ])
     );
     let log = stack
         .api(
@@ -1125,7 +1136,8 @@ async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_c
 
 #[tokio::test]
 async fn a_rate_limit_holds_the_excess_in_sqs_and_counts_in_dynamodb() {
-    let mut stack = Stack::new().await;
+    let calls = CallLog::default();
+    let mut stack = Stack::counting(calls.clone()).await;
     let receiver = Receiver::start().await;
     let created = stack
         .api(
@@ -1136,6 +1148,22 @@ async fn a_rate_limit_holds_the_excess_in_sqs_and_counts_in_dynamodb() {
         .await;
     assert_eq!(created.status, 201, "{created:?}");
     let webhook_id = created.body["id"].as_str().unwrap().to_string();
+    // An attempt of a rate-limited webhook costs one UpdateItem more than any attempt.
+    stack
+        .api(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "first"})),
+        )
+        .await;
+    stack.fan_out().await;
+    calls.take();
+    assert_eq!(stack.deliver(5).await, 1);
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(
+        handler_operations(&calls),
+        operations(&[("GetItem", 3), ("TransactWriteItems", 2), ("UpdateItem", 1)])
+    );
     for user in ["a", "b", "c"] {
         stack
             .api(
@@ -1156,10 +1184,10 @@ async fn a_rate_limit_holds_the_excess_in_sqs_and_counts_in_dynamodb() {
         );
     }
     let started = Instant::now();
-    while receiver.received().len() < 3 && started.elapsed() < Duration::from_secs(20) {
+    while receiver.received().len() < 4 && started.elapsed() < Duration::from_secs(20) {
         stack.deliver(1).await;
     }
-    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(receiver.received().len(), 4);
     let log = stack
         .api(
             "GET",
@@ -1170,4 +1198,21 @@ async fn a_rate_limit_holds_the_excess_in_sqs_and_counts_in_dynamodb() {
     for delivery in log.body["deliveries"].as_array().unwrap() {
         assert_eq!(delivery["attempts"], 1, "{delivery}");
     }
+}
+
+fn operations(counts: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    counts
+        .iter()
+        .map(|(name, count)| (name.to_string(), *count))
+        .collect()
+}
+
+/// The operations the delivery handler made since the last look, without the event source
+/// mapping's own receive and delete (the test plays it).
+fn handler_operations(calls: &CallLog) -> std::collections::BTreeMap<String, usize> {
+    calls
+        .take()
+        .into_iter()
+        .filter(|(name, _)| name != "ReceiveMessage" && name != "DeleteMessage")
+        .collect()
 }
