@@ -3,8 +3,10 @@
 #   scripts/bench.sh                     both benchmarks, one after the other, with their defaults
 #   scripts/bench.sh milestones [ARGS]   milestone-report throughput and latency
 #                                        (e.g. --referrals 5000 --concurrency 32)
-#   scripts/bench.sh deliveries [ARGS]   webhook fan-out + delivery throughput and latency
-#                                        (e.g. --events 2000 --concurrency 16)
+#   scripts/bench.sh deliveries [ARGS]   webhook fan-out + delivery throughput and latency, after a
+#                                        direct-POST baseline (e.g. --events 2000 --concurrency 16;
+#                                        --rate 100 for a steady load; --stall 25 for one stalled
+#                                        receiver among the ten)
 #   scripts/bench.sh waitlist-costs      DynamoDB operations of a waitlist position read and a boost
 #                                        at 100,000 signups, on moto (REFWIRE_WAITLIST_SIGNUPS=n
 #                                        for another size; needs .venv, which scripts/test.sh makes)

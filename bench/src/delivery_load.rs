@@ -7,9 +7,11 @@
 //! size straight to the same receiver, 64 at a time (as many as refwire-local keeps in flight):
 //! what this machine, this HTTP client and this receiver can do with no Refwire in between.
 //!
-//! usage: delivery-load [--local PATH] [--events N] [--concurrency C] [--rate R]
+//! usage: delivery-load [--local PATH] [--events N] [--concurrency C] [--rate R] [--stall S]
 //! `--rate R` paces publishing at R events/s in all (default: as fast as the clients go), to see
-//! latency at a steady load rather than the queueing of one burst.
+//! latency at a steady load rather than the queueing of one burst. `--stall S` makes the first
+//! webhook's receiver sleep S seconds before every answer: the figures are then the other nine's,
+//! to compare with a run without it.
 //! Every event goes to all ten webhooks, so 10N deliveries are measured. Latency is the receiver's
 //! clock at arrival minus the envelope's `timestamp` (when the event was written, in whole
 //! milliseconds, so it reads up to 1 ms high).
@@ -17,6 +19,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::Uri;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use refwire_bench::{LocalServer, flag_values, print_latencies};
@@ -43,6 +46,8 @@ struct Args {
     concurrency: usize,
     /// Events per second in all; `None` publishes as fast as the clients can.
     rate: Option<f64>,
+    /// Seconds the first webhook's receiver sleeps before answering; 0: it does not.
+    stall_seconds: u64,
 }
 
 fn parse_args() -> Args {
@@ -51,6 +56,7 @@ fn parse_args() -> Args {
         events: 500,
         concurrency: 8,
         rate: None,
+        stall_seconds: 0,
     };
     for (flag, value) in flag_values() {
         match flag.as_str() {
@@ -58,6 +64,7 @@ fn parse_args() -> Args {
             "--events" => args.events = value.parse().expect("--events: a number"),
             "--concurrency" => args.concurrency = value.parse().expect("--concurrency: a number"),
             "--rate" => args.rate = Some(value.parse().expect("--rate: events per second")),
+            "--stall" => args.stall_seconds = value.parse().expect("--stall: seconds"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -81,8 +88,23 @@ struct Envelope {
     timestamp: DateTime<Utc>,
 }
 
+/// The receiver: reports every arrival, except at a stalled webhook's path, which answers only
+/// after its stall and is not counted.
+#[derive(Clone)]
+struct ReceiverState {
+    arrivals: Arrivals,
+    stall: Option<Duration>,
+}
+
+/// The path of the webhook whose receiver stalls with `--stall`.
+const STALLED_PATH: &str = "/hook/0";
+
 /// Answers 200 to every POST and reports its arrival.
-async fn receive(State(arrivals): State<Arrivals>, body: Bytes) {
+async fn receive(State(receiver): State<ReceiverState>, uri: Uri, body: Bytes) {
+    if let Some(stall) = receiver.stall.filter(|_| uri.path() == STALLED_PATH) {
+        tokio::time::sleep(stall).await;
+        return;
+    }
     let (at, now) = (Instant::now(), Utc::now());
     let arrival = match serde_json::from_slice::<Envelope>(&body) {
         Ok(envelope) => Ok(Arrival {
@@ -93,19 +115,23 @@ async fn receive(State(arrivals): State<Arrivals>, body: Bytes) {
         Err(err) => Err(format!("{err}: {}", String::from_utf8_lossy(&body))),
     };
     // Fails only once main has stopped listening, when nothing is counted any more.
-    arrivals.send(arrival).ok();
+    receiver.arrivals.send(arrival).ok();
 }
 
 /// Serves the receiver on a free port on 127.0.0.1; returns the port and its arrivals.
-async fn start_receiver() -> (u16, mpsc::UnboundedReceiver<Result<Arrival, NotAnEnvelope>>) {
-    let (sender, arrivals) = mpsc::unbounded_channel();
+async fn start_receiver(
+    stall: Option<Duration>,
+) -> (u16, mpsc::UnboundedReceiver<Result<Arrival, NotAnEnvelope>>) {
+    let (arrivals, received) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = Router::new().fallback(post(receive)).with_state(sender);
+    let app = Router::new()
+        .fallback(post(receive))
+        .with_state(ReceiverState { arrivals, stall });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (port, arrivals)
+    (port, received)
 }
 
 type ArrivalQueue = mpsc::UnboundedReceiver<Result<Arrival, NotAnEnvelope>>;
@@ -169,7 +195,7 @@ async fn direct_baseline(
                         body.as_bytes(),
                     );
                     client
-                        .post(format!("http://127.0.0.1:{receiver_port}/hook/{}", n % WEBHOOKS))
+                        .post(format!("http://127.0.0.1:{receiver_port}/hook/{}", 1 + n % (WEBHOOKS - 1)))
                         .header("content-type", "application/json")
                         .header("webhook-id", &id)
                         .header("webhook-timestamp", now.timestamp().to_string())
@@ -199,7 +225,10 @@ async fn direct_baseline(
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args();
-    let (receiver_port, mut arrivals) = start_receiver().await;
+    let stall = (args.stall_seconds > 0).then(|| Duration::from_secs(args.stall_seconds));
+    // The webhooks whose deliveries are counted: all but a stalled one.
+    let counted = WEBHOOKS - usize::from(stall.is_some());
+    let (receiver_port, mut arrivals) = start_receiver(stall).await;
     let client = reqwest::Client::new();
     let baseline = match direct_baseline(
         &client,
@@ -269,7 +298,7 @@ async fn main() -> ExitCode {
     }
     let publishing = started.elapsed();
 
-    let expected = WEBHOOKS * args.events;
+    let expected = counted * args.events;
     let (latencies, last_arrival) =
         match collect(&mut arrivals, expected, started, started + DELIVERY_TIMEOUT).await {
             Ok(collected) => collected,
@@ -289,14 +318,22 @@ async fn main() -> ExitCode {
         publishing.as_secs_f64(),
         args.events as f64 / publishing.as_secs_f64()
     );
-    println!("deliveries received: {received} of {expected} ({WEBHOOKS} webhooks per event)");
+    println!(
+        "deliveries received: {received} of {expected} ({counted} counted webhooks per event)"
+    );
+    if let Some(stall) = stall {
+        println!(
+            "(the first webhook's receiver sleeps {} s before every answer; its deliveries are not counted)",
+            stall.as_secs()
+        );
+    }
     if received > 0 {
         let wall = (last_arrival - started).as_secs_f64();
         println!("first publish to last delivery: {wall:.2} s");
         let throughput = received as f64 / wall;
         println!(
             "throughput: {throughput:.0} deliveries/s, {:.1} events/s delivered, {:.2} of the direct baseline",
-            throughput / WEBHOOKS as f64,
+            throughput / counted as f64,
             throughput / baseline
         );
         println!("event->receiver latency:");
