@@ -123,7 +123,13 @@ async fn lifecycle_events_arrive_signed_in_the_documented_shape() {
         log.iter()
             .all(|delivery| delivery["state"] == "succeeded" && delivery["last_status"] == 200)
     );
-    assert_eq!(log[0]["event"], "referral.completed", "newest first");
+    // Newest first; these four were made at one instant (the manual clock), and fan-out handles
+    // the events of a pass concurrently, so among them the order is free, as on DynamoDB.
+    let created: Vec<&str> = log
+        .iter()
+        .map(|delivery| delivery["created_at"].as_str().unwrap())
+        .collect();
+    assert!(created.windows(2).all(|pair| pair[0] >= pair[1]), "{created:?}");
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ impl DeliveryStore for EmbeddedStore {
     ) -> Result<DeliveryPage, StoreError> {
         let webhook_id = webhook_id.to_string();
         let after = after.map(|delivery| delivery.id.clone());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare_cached(
                     "SELECT doc FROM deliveries
@@ -128,7 +128,7 @@ impl DeliveryStore for EmbeddedStore {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let webhook_id = webhook_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare_cached(
                     "SELECT doc FROM deliveries

@@ -5,6 +5,7 @@
 mod deliveries;
 mod participants;
 mod queue;
+mod readers;
 mod referrals;
 mod schema;
 mod waitlists;
@@ -29,8 +30,10 @@ use tokio::sync::Notify;
 /// The embedded store. Cloning shares the connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    /// The one thread that owns the connection and group-commits all work.
+    /// The one thread that owns the connection and group-commits all work that writes.
     writer: Arc<writer::Writer>,
+    /// Read-only connections for the work that only reads.
+    readers: Arc<readers::Readers>,
     /// Signalled after a commit that wrote outbox events, so the fan-out worker need not poll fast.
     outbox_written: Arc<Notify>,
     /// Signalled after a job is queued.
@@ -44,6 +47,7 @@ impl EmbeddedStore {
         schema::prepare(&mut connection).map_err(unavailable)?;
         Ok(EmbeddedStore {
             writer: Arc::new(writer::Writer::start(connection)?),
+            readers: Arc::new(readers::Readers::new(path.to_path_buf())),
             outbox_written: Arc::new(Notify::new()),
             job_queued: Arc::new(Notify::new()),
         })
@@ -60,7 +64,7 @@ impl EmbeddedStore {
 
     /// Outbox events written after the fan-out cursor, oldest first, with their sequence numbers.
     pub async fn unfanned_events(&self, limit: u32) -> Result<Vec<(i64, OutboxEvent)>, StoreError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare_cached(
                     "SELECT seq, doc FROM outbox
@@ -125,6 +129,16 @@ impl EmbeddedStore {
         self.writer.run(work).await
     }
 
+    /// Runs SQLite work that only reads on a read-only connection: it sees every commit made before
+    /// it started, and does not wait for the writer.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.run(work).await
+    }
+
     /// Runs `work` in one transaction with `events` written beside it, and wakes the fan-out worker
     /// when there were events. An error from `work` rolls everything back.
     async fn write_with_events<T, F>(
@@ -158,7 +172,7 @@ impl EmbeddedStore {
         T: serde::de::DeserializeOwned + Send + 'static,
     {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
                 .query_row(sql, [id], |row| row.get(0))
                 .optional()
@@ -171,7 +185,7 @@ impl EmbeddedStore {
     /// A value from the instance's own key/value table (refwire-local keeps its bootstrap state here).
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
                 row.get(0)
             })
@@ -359,7 +373,7 @@ impl EventStore for EmbeddedStore {
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let program_id = program_id.to_string();
         let after = after.map(str::to_string);
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare_cached(
                     "SELECT doc FROM outbox

@@ -45,7 +45,7 @@ impl EmbeddedStore {
         value: &str,
     ) -> Result<Option<Participant>, StoreError> {
         let (program_id, value) = (program_id.to_string(), value.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let row = conn
                 .query_row(
                     &format!("{SELECT} WHERE program_id = ?1 AND {condition} = ?2"),
@@ -188,7 +188,7 @@ impl ParticipantStore for EmbeddedStore {
     ) -> Result<ParticipantPage, StoreError> {
         let program_id = program_id.to_string();
         let cursor = cursor.map(str::to_string);
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached(&format!(
                     "{SELECT} WHERE program_id = ?1 AND (?2 IS NULL OR id < ?2)

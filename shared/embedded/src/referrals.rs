@@ -112,7 +112,7 @@ impl ReferralStore for EmbeddedStore {
         code: &str,
     ) -> Result<Option<Referral>, StoreError> {
         let (program_id, code) = (program_id.to_string(), code.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
                 .query_row(
                     "SELECT doc FROM referrals WHERE program_id = ?1 AND code = ?2",
@@ -132,7 +132,7 @@ impl ReferralStore for EmbeddedStore {
         user_id: &str,
     ) -> Result<Option<Referral>, StoreError> {
         let (program_id, user_id) = (program_id.to_string(), user_id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
                 .query_row(
                     "SELECT doc FROM referrals WHERE program_id = ?1 AND referred_user_id = ?2",
@@ -152,7 +152,7 @@ impl ReferralStore for EmbeddedStore {
         referrer_id: &str,
     ) -> Result<Option<Referral>, StoreError> {
         let (program_id, referrer_id) = (program_id.to_string(), referrer_id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
                 .query_row(
                     "SELECT doc FROM referrals
@@ -210,7 +210,7 @@ impl ReferralStore for EmbeddedStore {
     ) -> Result<ReferralPage, StoreError> {
         let program_id = program_id.to_string();
         let query = query.clone();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT doc FROM referrals
                  WHERE program_id = ?2
@@ -242,7 +242,7 @@ impl ReferralStore for EmbeddedStore {
         now: Timestamp,
     ) -> Result<ReferralCounts, StoreError> {
         let program_id = program_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT COUNT(*),
                         COALESCE(SUM({EFFECTIVE_STATUS} = 'pending'), 0),
@@ -272,7 +272,7 @@ impl ReferralStore for EmbeddedStore {
         now: Timestamp,
     ) -> Result<Vec<ReferrerTally>, StoreError> {
         let program_id = program_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT referrer_id,
                         (SELECT latest.user_name FROM referrals AS latest
@@ -311,7 +311,7 @@ impl ReferralStore for EmbeddedStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached(
                     "SELECT doc FROM referrals

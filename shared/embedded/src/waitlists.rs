@@ -80,7 +80,7 @@ impl WaitlistStore for EmbeddedStore {
 
     async fn list_waitlists(&self, program_id: &str) -> Result<Vec<Waitlist>, StoreError> {
         let program_id = program_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached("SELECT doc FROM waitlists WHERE program_id = ?1 ORDER BY rowid")
                 .map_err(unavailable)?;
@@ -110,7 +110,7 @@ impl WaitlistStore for EmbeddedStore {
         participant_id: &str,
     ) -> Result<Option<Signup>, StoreError> {
         let (waitlist_id, participant_id) = (waitlist_id.to_string(), participant_id.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
                 .query_row(
                     "SELECT doc FROM signups WHERE waitlist_id = ?1 AND participant_id = ?2",
@@ -131,7 +131,7 @@ impl WaitlistStore for EmbeddedStore {
         limit: u32,
     ) -> Result<Vec<Signup>, StoreError> {
         let waitlist_id = waitlist_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached(
                     "SELECT doc FROM signups WHERE waitlist_id = ?1
@@ -150,7 +150,7 @@ impl WaitlistStore for EmbeddedStore {
         limit: u32,
     ) -> Result<Vec<Signup>, StoreError> {
         let (waitlist_id, rank) = (waitlist_id.to_string(), rank.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached(
                     "SELECT doc FROM signups WHERE waitlist_id = ?1 AND rank < ?2
@@ -164,7 +164,7 @@ impl WaitlistStore for EmbeddedStore {
 
     async fn count_before(&self, waitlist_id: &str, rank: &str) -> Result<u64, StoreError> {
         let (waitlist_id, rank) = (waitlist_id.to_string(), rank.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT COUNT(*) FROM signups WHERE waitlist_id = ?1 AND rank < ?2",
                 [waitlist_id, rank],

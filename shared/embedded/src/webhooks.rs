@@ -34,7 +34,7 @@ impl WebhookStore for EmbeddedStore {
 
     async fn list_webhooks(&self, program_id: &str) -> Result<Vec<Webhook>, StoreError> {
         let program_id = program_id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare_cached("SELECT doc FROM webhooks WHERE program_id = ?1 ORDER BY seq")
                 .map_err(unavailable)?;
