@@ -71,7 +71,7 @@ echo "== cargo test"
 cargo build --workspace --bins --quiet
 cargo build --release --quiet -p refwire-api-lambda -p refwire-fanout -p refwire-delivery -p refwire-sweep
 export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
-cargo test --workspace
+cargo test --workspace --features refwire-tests/emulators
 
 echo "== schemathesis: every check of docs/openapi.json against refwire-local (scripts/schemathesis.sh)"
 bash scripts/schemathesis.sh

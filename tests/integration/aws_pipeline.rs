@@ -310,6 +310,10 @@ impl Stack {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn the_serverless_pipeline_delivers_and_retries_through_sqs_and_scheduler() {
     let mut stack = Stack::new().await;
     let receiver = Receiver::start().await;
@@ -552,6 +556,10 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
 ];
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn numbers_keep_the_callers_digits_through_dynamodb_its_stream_and_sqs() {
     let mut stack = Stack::new().await;
     let receiver = Receiver::start().await;
@@ -617,6 +625,10 @@ async fn numbers_keep_the_callers_digits_through_dynamodb_its_stream_and_sqs() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn operations_per_call_are_as_documented() {
     let calls = CallLog::default();
     let mut stack = Stack::counting(calls.clone()).await;
@@ -1030,6 +1042,10 @@ async fn assert_one_send_per_attempt(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn both_copies_of_a_job_in_one_batch_send_once_and_queue_one_retry() {
     let calls = CallLog::default();
     let (stack, receiver, mut event, receipt_handle) = a_failing_first_job(&calls).await;
@@ -1048,6 +1064,10 @@ async fn both_copies_of_a_job_in_one_batch_send_once_and_queue_one_retry() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn two_invocations_with_the_same_job_send_once_and_queue_one_retry() {
     let calls = CallLog::default();
     let (stack, receiver, event, receipt_handle) = a_failing_first_job(&calls).await;
@@ -1063,6 +1083,10 @@ async fn two_invocations_with_the_same_job_send_once_and_queue_one_retry() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_closes_it() {
     let calls = CallLog::default();
     let mut stack = Stack::counting(calls.clone()).await;
@@ -1135,6 +1159,10 @@ async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_c
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn a_rate_limit_holds_the_excess_in_sqs_and_counts_in_dynamodb() {
     let calls = CallLog::default();
     let mut stack = Stack::counting(calls.clone()).await;

@@ -1201,10 +1201,10 @@ pub async fn events_keep_their_waitlist_and_every_digit(store: Arc<dyn Store>) {
 }
 
 macro_rules! conformance_suite {
-    ($adapter:ident, $factory:expr) => {
+    ($adapter:ident, $factory:expr $(, $needs:ident)?) => {
         mod $adapter {
             use super::*;
-            conformance_suite!(@cases $factory;
+            conformance_suite!(@cases [$($needs)?] $factory;
                 programs_settings_and_keys,
                 insert_writes_the_referral_and_its_event_together,
                 uniqueness_rules_hold,
@@ -1227,9 +1227,19 @@ macro_rules! conformance_suite {
             );
         }
     };
-    (@cases $factory:expr; $($case:ident),+ $(,)?) => {
+    (@cases [] $factory:expr; $($case:ident),+ $(,)?) => {
         $(
             #[tokio::test]
+            async fn $case() {
+                let subject: Subject = $factory;
+                super::$case(subject.store.clone()).await;
+            }
+        )+
+    };
+    (@cases [emulators] $factory:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            #[cfg_attr(not(feature = "emulators"), ignore = "needs moto server: scripts/test.sh runs it")]
             async fn $case() {
                 let subject: Subject = $factory;
                 super::$case(subject.store.clone()).await;
@@ -1239,4 +1249,4 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(embedded_store, embedded());
-conformance_suite!(dynamodb_store, dynamodb().await);
+conformance_suite!(dynamodb_store, dynamodb().await, emulators);

@@ -214,6 +214,10 @@ fn response(outcome: Outcome) -> Value {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn the_api_binary_answers_an_api_gateway_event() {
     let body = json!({"name": "Lambda runtime test"}).to_string();
     let mut event = apigw_event(
@@ -236,6 +240,10 @@ async fn the_api_binary_answers_an_api_gateway_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn the_fanout_binary_answers_a_dynamodb_stream_event() {
     let event: Value = serde_json::from_str(include_str!(
         "../../infra/events/dynamodb-stream-batch.json"
@@ -246,6 +254,10 @@ async fn the_fanout_binary_answers_a_dynamodb_stream_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn the_delivery_binary_answers_an_sqs_event() {
     let event: Value =
         serde_json::from_str(include_str!("../../infra/events/sqs-delivery-batch.json")).unwrap();
@@ -257,6 +269,10 @@ async fn the_delivery_binary_answers_an_sqs_event() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
     use refwire_core::ports::{EventStore, ProgramStore, ReferralStore};
     let (environment, table) = function_environment().await;

@@ -25,6 +25,10 @@ async fn complete_a_referral(api: &LocalApi) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn tolinkus_node_code_and_the_standard_webhooks_library_verify_our_deliveries() {
     let dir = tempfile::tempdir().unwrap();
     let local = LocalProcess::start(&dir.path().join("refwire.db"), &["--allow-loopback-http"]);

@@ -301,6 +301,10 @@ async fn on_refwire_local() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn on_the_serverless_pipeline_on_moto() {
     the_products_documented_receivers_work_unchanged(Stack::new().await).await;
 }

@@ -488,6 +488,10 @@ async fn racing_joins_and_referrals_keep_one_total_order_on_the_embedded_store()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
 async fn racing_joins_and_referrals_keep_one_total_order_on_dynamodb() {
     let sdk = refwire_tests::moto_config().await;
     let settings = refwire_tests::moto_stack(&sdk).await;

@@ -129,7 +129,10 @@ async fn lifecycle_events_arrive_signed_in_the_documented_shape() {
         .iter()
         .map(|delivery| delivery["created_at"].as_str().unwrap())
         .collect();
-    assert!(created.windows(2).all(|pair| pair[0] >= pair[1]), "{created:?}");
+    assert!(
+        created.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{created:?}"
+    );
 }
 
 #[tokio::test]
