@@ -85,6 +85,11 @@ async fn run(options: options::Options) -> Result<(), String> {
     let sender = HttpSender::new(target_policy)
         .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
     let dispatcher = Dispatcher::new(deps.clone(), Arc::new(sender), config.clone());
+    // This process is the file's only worker: jobs still leased were held by one that was killed.
+    queue
+        .release_leases()
+        .await
+        .map_err(|err| format!("cannot read the job queue: {err}"))?;
     let workers = Workers::new(store.clone(), queue, Arc::new(dispatcher));
     let app = Arc::new(Refwire::new(deps, config));
     let first_start = bootstrap::default_program(&store, &app).await?;

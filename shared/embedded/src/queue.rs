@@ -114,7 +114,7 @@ impl EmbeddedQueue {
                     .collect();
                 let ids: Vec<&str> = chosen.iter().map(|(id, _)| id.as_str()).collect();
                 conn.execute(
-                    "UPDATE jobs SET visible_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+                    "UPDATE jobs SET visible_at = ?1, leased = 1 WHERE id IN (SELECT value FROM json_each(?2))",
                     params![lease_until_ms, serde_json::to_string(&ids).map_err(unavailable)?],
                 )
                 .map_err(unavailable)?;
@@ -139,6 +139,41 @@ impl EmbeddedQueue {
                     params![id, lease],
                 )
                 .map(drop)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    /// Hands a claimed job back to be looked at again after `delay`, instead of at its lease's end.
+    pub async fn look_again_in(
+        &self,
+        claimed: &ClaimedJob,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let (id, lease) = (claimed.job.id(), claimed.lease_until_ms);
+        let visible_at = self.clock.now().timestamp_millis() + delay.as_millis() as i64;
+        self.store
+            .run(move |conn| {
+                conn.execute(
+                    "UPDATE jobs SET visible_at = ?3, leased = 0 WHERE id = ?1 AND visible_at = ?2",
+                    params![id, lease, visible_at],
+                )
+                .map(drop)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    /// Makes every leased job due now. refwire-local calls it at start, before its workers run:
+    /// whatever is leased then was held by a process that is gone.
+    pub async fn release_leases(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now().timestamp_millis();
+        self.store
+            .run(move |conn| {
+                conn.execute(
+                    "UPDATE jobs SET visible_at = ?1, leased = 0 WHERE leased = 1",
+                    [now],
+                )
                 .map_err(unavailable)
             })
             .await

@@ -126,6 +126,11 @@ CREATE TABLE signups (
 ALTER TABLE jobs ADD COLUMN webhook_id TEXT NOT NULL DEFAULT '';
 "#,
     r#"
+-- Whether a worker holds the job (visible_at is then its lease's end, not a delay), so a restart can
+-- hand back what a killed process held.
+ALTER TABLE jobs ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
+"#,
+    r#"
 -- Attempts started per webhook per second, for webhooks with a rate limit.
 CREATE TABLE send_windows (
     webhook_id TEXT NOT NULL,

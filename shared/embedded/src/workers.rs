@@ -25,6 +25,9 @@ const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 8;
 /// A claimed job becomes due again if not finished by then (above the 30 s maximum timeout), so a
 /// worker that dies mid-send loses nothing.
 const JOB_LEASE: Duration = Duration::from_secs(90);
+/// When a job whose attempt another copy holds is looked at again (claims last the webhook's
+/// timeout plus 30 s, so a dead holder's lapses within a few looks).
+const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(10);
 /// The longest a worker sleeps before looking again, in case a wake-up was missed.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
@@ -90,8 +93,13 @@ impl Workers {
             Ok(outcome) if outcome.is_done() => {
                 self.queue.complete(&job).await.map_err(Error::from)
             }
-            // Left leased, it comes back when the lease runs out, like an SQS message.
-            Ok(_) => Ok(()),
+            // Another copy holds the attempt: look again soon, as its claim may have lapsed by
+            // then (its holder died), and drop the job once the attempt is recorded.
+            Ok(_) => self
+                .queue
+                .look_again_in(&job, IN_FLIGHT_RECHECK)
+                .await
+                .map_err(Error::from),
             Err(err) => Err(err),
         };
         if let Err(err) = outcome {
