@@ -479,3 +479,39 @@ async fn bearer_auth_and_base64_bodies_work_as_api_gateway_sends_them() {
     let response = t.invoke(event).await;
     assert_eq!(response.status, 201, "{response:?}");
 }
+
+#[tokio::test]
+async fn a_referrals_events_are_listed_with_it() {
+    let t = TestApp::new().await;
+    let code = t.create_referral("user_1").await;
+    t.milestone(&code, "signed_up", Some("user_2")).await;
+    t.create_referral("user_3").await;
+    let listed = t
+        .secret(
+            "GET",
+            &format!("/v1/api/referral/{}/events", code.to_lowercase()),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let names: Vec<&str> = listed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["referral.created", "referral.milestone_reached"]);
+    let unknown = t
+        .secret("GET", "/v1/api/referral/NOSUCHCODE/events", None)
+        .await;
+    assert_eq!(unknown.status, 404);
+    let publishable = t
+        .call(
+            "GET",
+            &format!("/v1/api/referral/{code}/events"),
+            Some(&t.publishable_key),
+            None,
+        )
+        .await;
+    assert_eq!(publishable.status, 403);
+}

@@ -180,6 +180,52 @@ pub async fn insert_writes_the_referral_and_its_event_together(store: Arc<dyn St
     );
 }
 
+pub async fn a_referrals_events_are_found_by_its_code(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let (first, first_created) = referral(&program, "alice", "CODEEVTAAA", start_time());
+    store
+        .insert_referral(&first, &first_created, None, start_time())
+        .await
+        .unwrap();
+    let (other, other_created) = referral(&program, "bob", "CODEEVTBBB", start_time());
+    store
+        .insert_referral(&other, &other_created, None, start_time())
+        .await
+        .unwrap();
+    let later = start_time() + chrono::Duration::seconds(1);
+    let milestone = event(
+        &program,
+        "referral.milestone_reached",
+        json!({"referral_code": "CODEEVTAAA", "milestone": "signed_up"}),
+        later,
+    );
+    store.publish_event(&milestone, None).await.unwrap();
+    let unrelated = event(&program, "link.clicked", json!({"n": 1}), later);
+    store.publish_event(&unrelated, None).await.unwrap();
+
+    assert_eq!(
+        store
+            .referral_events(&program.id, "CODEEVTAAA", 10)
+            .await
+            .unwrap(),
+        vec![first_created, milestone]
+    );
+    assert_eq!(
+        store
+            .referral_events(&program.id, "CODEEVTBBB", 10)
+            .await
+            .unwrap(),
+        vec![other_created]
+    );
+    assert_eq!(
+        store
+            .referral_events("prg_other", "CODEEVTAAA", 10)
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
 pub async fn uniqueness_rules_hold(store: Arc<dyn Store>) {
     let program = program(store.as_ref()).await;
     let first = insert(store.as_ref(), &program, "alice", "CODEBBBBBB").await;
@@ -1207,6 +1253,7 @@ macro_rules! conformance_suite {
             conformance_suite!(@cases [$($needs)?] $factory;
                 programs_settings_and_keys,
                 insert_writes_the_referral_and_its_event_together,
+                a_referrals_events_are_found_by_its_code,
                 uniqueness_rules_hold,
                 updates_are_conditional_on_the_version,
                 pending_cap_counts_only_unlapsed_pending_referrals,

@@ -289,31 +289,15 @@ async function referrals(params) {
   ];
 }
 
-// The outbox has no index by referral: the page reads the newest events it can afford.
-const EVENT_PAGES_SCANNED = 20;
-
-async function eventsOf(code) {
-  const found = [];
-  let after = null;
-  for (let scanned = 0; scanned < EVENT_PAGES_SCANNED; scanned += 1) {
-    const result = await api('GET', `/v1/events${query({ after, limit: 100 })}`);
-    for (const event of result.events) {
-      const data = event.data || {};
-      if (data.referral_code === code || (data.referral && data.referral.referral_code === code)) found.push(event);
-    }
-    if (result.events.length < 100) return { found, complete: true };
-    after = result.events[result.events.length - 1].id;
-  }
-  return { found, complete: false };
-}
-
 function rewardText(type, value) {
   return type === 'none' ? 'none' : `${type} ${value === null || value === undefined ? '' : value}`;
 }
 
 async function referral(params, code) {
-  const item = await api('GET', `/v1/api/referral/${encodeURIComponent(code)}`);
-  const { found, complete } = await eventsOf(item.referral_code);
+  const [item, caused] = await Promise.all([
+    api('GET', `/v1/api/referral/${encodeURIComponent(code)}`),
+    api('GET', `/v1/api/referral/${encodeURIComponent(code)}/events`),
+  ]);
   const facts = [
     ['Code', item.referral_code], ['URL', item.referral_url], ['Referrer', item.user_name ? `${item.user_name} (${item.referrer_id})` : item.referrer_id],
     ['Referee', item.referred_user_id || '—'], ['Status', statusBadge(item.status)], ['Created', when(item.created_at)],
@@ -333,8 +317,7 @@ async function referral(params, code) {
       h('tr', {}, h('td', {}, 'referee'), h('td', {}, rewardText(item.referee_reward_type, item.referee_reward_value)), h('td', {}, item.referee_reward_claimed ? 'yes' : 'no')),
     ]),
     h('h2', {}, 'Events it caused'),
-    complete ? null : h('p', {}, `Searched the oldest ${EVENT_PAGES_SCANNED * 100} events of the outbox.`),
-    eventTable(found),
+    eventTable(caused.events),
   ];
 }
 

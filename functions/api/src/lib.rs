@@ -55,6 +55,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/api/referral/leaderboard", get(referrals::leaderboard))
         .route("/v1/api/referral/stats", get(referrals::stats))
         .route("/v1/api/referral/{code}", get(referrals::get))
+        .route("/v1/api/referral/{code}/events", get(referrals::events))
         .route("/v1/api/referrals", get(referrals::list))
         .route(
             "/v1/events",

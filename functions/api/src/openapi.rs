@@ -56,6 +56,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         referrals::leaderboard,
         referrals::stats,
         referrals::get,
+        referrals::events,
         referrals::list,
         referrals::list_events,
         webhooks::publish_event,

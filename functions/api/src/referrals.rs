@@ -161,6 +161,32 @@ pub async fn get(
     Ok(Json(referral.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api/referral/{code}/events",
+    operation_id = "listReferralEvents",
+    tag = "events",
+    summary = "List the events a referral caused, oldest first",
+    description = "Every event whose data names the referral's code: its creation, milestones, completion, claimed rewards, expiry. Key: a secret key (`rw_sec_...`).",
+    params(("code" = String, Path, description = "The referral code (case-insensitive).")),
+    responses(
+        (status = 200, description = "The referral's events in the order they were written.", body = EventList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`not_found`: no referral with this code in the program.", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub async fn events(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    PathParams(code): PathParams<String>,
+) -> ApiResult<Response> {
+    let events = app.referral_events(&caller, &code).await?;
+    let events = events.iter().map(OutboxEvent::envelope).collect();
+    Ok(Json(EventList { events }).into_response())
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportMilestone {

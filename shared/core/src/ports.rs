@@ -297,6 +297,15 @@ pub trait EventStore: Send + Sync {
 
     async fn get_event(&self, event_id: &str) -> Result<Option<OutboxEvent>, StoreError>;
 
+    /// The program's events whose data names `referral_code` (`data.referral_code`), oldest
+    /// first, at most `limit`: what one referral caused.
+    async fn referral_events(
+        &self,
+        program_id: &str,
+        referral_code: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
     /// Writes a stand-alone event (custom events, webhook tests). With an idempotency key, a second
     /// publish with the same key in the program writes nothing and returns the first event.
     async fn publish_event(

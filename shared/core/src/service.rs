@@ -420,6 +420,24 @@ impl Refwire {
             .await?)
     }
 
+    /// The events a referral caused, oldest first (a referral's lifecycle has a few dozen at most).
+    pub async fn referral_events(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<OutboxEvent>, Error> {
+        principal.require_secret()?;
+        let referral = self.get_referral(principal, code).await?;
+        Ok(self
+            .store
+            .referral_events(
+                &principal.program_id,
+                &referral.referral_code,
+                MAX_PAGE_LIMIT,
+            )
+            .await?)
+    }
+
     /// Expires up to `batch` lapsed referrals across all programs, each emitting `referral.expired`.
     /// Returns how many this call expired.
     pub async fn sweep_expired(&self, batch: u32) -> Result<usize, Error> {

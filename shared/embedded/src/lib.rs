@@ -365,6 +365,32 @@ fn insert_key(tx: &Connection, key: &ApiKeyRecord) -> Result<(), StoreError> {
 
 #[async_trait::async_trait]
 impl EventStore for EmbeddedStore {
+    async fn referral_events(
+        &self,
+        program_id: &str,
+        referral_code: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let (program_id, referral_code) = (program_id.to_string(), referral_code.to_string());
+        self.read(move |conn| {
+            let mut query = conn
+                .prepare_cached(
+                    "SELECT doc FROM outbox
+                     WHERE program_id = ?1 AND json_extract(doc, '$.data.referral_code') = ?2
+                     ORDER BY seq LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let docs = query
+                .query_map(params![program_id, referral_code, limit], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(unavailable)?;
+            docs.map(|doc| from_json(&doc.map_err(unavailable)?))
+                .collect()
+        })
+        .await
+    }
+
     async fn list_events(
         &self,
         program_id: &str,

@@ -131,6 +131,10 @@ ALTER TABLE jobs ADD COLUMN webhook_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
 "#,
     r#"
+-- A referral's events, for its page in the dashboard.
+CREATE INDEX outbox_by_referral ON outbox (program_id, json_extract(doc, '$.data.referral_code'), seq);
+"#,
+    r#"
 -- Attempts started per webhook per second, for webhooks with a rate limit.
 CREATE TABLE send_windows (
     webhook_id TEXT NOT NULL,

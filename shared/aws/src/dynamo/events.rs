@@ -25,9 +25,18 @@ impl DynamoStore {
         // Event ids are time-ordered, so the program's events sort in write order.
         record.gsi1pk = Some(format!("{}#EVENTS", program_pk(&event.program_id)));
         record.gsi1sk = Some(event.id.clone());
+        if let Some(code) = event.data["referral_code"].as_str() {
+            record.gsi3pk = Some(referral_events_partition(&event.program_id, code));
+            record.gsi3sk = Some(event.id.clone());
+        }
         record.ttl = Some(self.ttl_from(event.timestamp.timestamp_millis()));
         Ok(record)
     }
+}
+
+/// A referral's events, in the index that also lists a referrer's referrals.
+fn referral_events_partition(program_id: &str, referral_code: &str) -> String {
+    format!("{}#REFERRAL#{referral_code}#EVENTS", program_pk(program_id))
 }
 
 #[async_trait::async_trait]
@@ -45,6 +54,28 @@ impl EventStore for DynamoStore {
             events.push(record.doc()?);
             Ok(events.len() < limit as usize)
         })
+        .await?;
+        Ok(events)
+    }
+
+    async fn referral_events(
+        &self,
+        program_id: &str,
+        referral_code: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let partition = referral_events_partition(program_id, referral_code);
+        let mut events = Vec::new();
+        self.query_index(
+            Index::Referrer,
+            &partition,
+            SortRange::All,
+            true,
+            |record| {
+                events.push(record.doc()?);
+                Ok(events.len() < limit as usize)
+            },
+        )
         .await?;
         Ok(events)
     }

@@ -273,7 +273,7 @@ enum Index {
     Owner,
     /// Pending referrals by expiry, for the sweep.
     Expiry,
-    /// A referrer's referrals.
+    /// A referrer's referrals; a referral's events.
     Referrer,
 }
 
