@@ -182,9 +182,7 @@ pub async fn events(
     Caller(caller): Caller,
     PathParams(code): PathParams<String>,
 ) -> ApiResult<Response> {
-    let events = app.referral_events(&caller, &code).await?;
-    let events = events.iter().map(OutboxEvent::envelope).collect();
-    Ok(Json(EventList { events }).into_response())
+    Ok(event_list(&app.referral_events(&caller, &code).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -514,6 +512,11 @@ pub async fn list_events(
     let events = app
         .list_events(&caller, params.after.as_deref(), params.limit)
         .await?;
+    Ok(event_list(&events))
+}
+
+/// Events as their envelopes, the shape receivers get them in.
+fn event_list(events: &[OutboxEvent]) -> Response {
     let events = events.iter().map(OutboxEvent::envelope).collect();
-    Ok(Json(EventList { events }).into_response())
+    Json(EventList { events }).into_response()
 }
