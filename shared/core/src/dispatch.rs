@@ -37,8 +37,9 @@ pub enum JobOutcome {
     /// before this one could claim it). This copy is not done: it comes back later and is dropped
     /// once the attempt is recorded, or makes the attempt if the holder died before recording it.
     InFlight,
-    /// Not sent because the webhook's circuit breaker is open and another delivery holds the
-    /// probe: the job was queued again for when the next probe is due.
+    /// Not sent yet, without being charged an attempt: the webhook's circuit breaker is open and
+    /// another delivery holds the probe, or its rate limit is used up for now. The job was queued
+    /// again for when it may go.
     Deferred,
 }
 

@@ -6,7 +6,7 @@ use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{Ids, is_prefixed_ulid, normalize_code};
 use crate::ports::{JobQueue, ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally, Store};
-use crate::program::{KeyKind, OperatorKey, PresentedKey, Program, issue_key};
+use crate::program::{ApiKeyRecord, KeyKind, OperatorKey, PresentedKey, Program, issue_key};
 use crate::referral::{Change, NewReferral, Referral, RewardSide};
 use crate::settings::{ReferralSettings, SettingsUpdate};
 use crate::time::Timestamp;
@@ -140,17 +140,21 @@ impl Refwire {
 
     /// The program a presented key of any kind belongs to, with the key's kind.
     pub(crate) async fn principal_of(&self, presented: &str) -> Result<Principal, Error> {
-        let key = PresentedKey::parse(presented).ok_or(Error::Unauthorized)?;
-        let record = self
-            .store
-            .find_api_key(key.key_id)
-            .await?
-            .filter(|record| key.matches(record))
-            .ok_or(Error::Unauthorized)?;
+        let record = self.key_record_of(presented).await?;
         Ok(Principal {
             program_id: record.program_id,
             kind: record.kind,
         })
+    }
+
+    /// The stored record of a presented key, once the key is checked against it.
+    pub(crate) async fn key_record_of(&self, presented: &str) -> Result<ApiKeyRecord, Error> {
+        let key = PresentedKey::parse(presented).ok_or(Error::Unauthorized)?;
+        self.store
+            .find_api_key(key.key_id)
+            .await?
+            .filter(|record| key.matches(record))
+            .ok_or(Error::Unauthorized)
     }
 
     pub fn authenticate_operator(&self, presented: &str) -> Result<(), Error> {

@@ -35,27 +35,25 @@ pub struct DashboardSession {
 impl Refwire {
     /// Opens a session for a secret key (publishable keys cannot sign in).
     pub async fn open_dashboard_session(&self, presented: &str) -> Result<DashboardSession, Error> {
-        let principal = self.principal_of(presented).await?;
-        if principal.kind != KeyKind::Secret {
+        let record = self.key_record_of(presented).await?;
+        if record.kind != KeyKind::Secret {
             return Err(Error::Unauthorized);
         }
-        let key_id = crate::program::PresentedKey::parse(presented)
-            .ok_or(Error::Unauthorized)?
-            .key_id
-            .to_string();
-        let record = self
-            .store
-            .find_api_key(&key_id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
         let expires_at = self.clock.now() + SESSION_LIFETIME;
-        let claims = format!("{VERSION}.{key_id}.{}", expires_at.timestamp_millis());
+        let claims = format!(
+            "{VERSION}.{}.{}",
+            record.key_id,
+            expires_at.timestamp_millis()
+        );
         let token = format!("{claims}.{}", sign(&record, "session", &claims));
         Ok(DashboardSession {
             csrf_token: sign(&record, "csrf", &token),
             token,
             expires_at,
-            principal,
+            principal: Principal {
+                program_id: record.program_id,
+                kind: KeyKind::Secret,
+            },
         })
     }
 
