@@ -66,7 +66,7 @@ pub struct TestApp {
     pub secret_key: String,
     pub publishable_key: String,
     router: Router,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -116,11 +116,16 @@ impl TestApp {
             clock,
             workers,
             dispatcher,
-            _dir: dir,
+            dir,
         }
     }
 
     /// Serves the same Router over real TCP on 127.0.0.1 (for truly parallel clients); returns its URL.
+    /// The SQLite file the store writes.
+    pub fn data_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("refwire.db")
+    }
+
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -515,3 +515,57 @@ async fn a_referrals_events_are_listed_with_it() {
         .await;
     assert_eq!(publishable.status, 403);
 }
+
+/// Collects what the code under test logs on this thread.
+#[derive(Clone, Default)]
+struct LogLines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_is_a_generic_503_and_its_cause_is_logged_once() {
+    let t = TestApp::new().await;
+    // A real SQLite failure under the running store: the table it reads is gone.
+    rusqlite::Connection::open(t.data_file())
+        .unwrap()
+        .execute_batch("DROP TABLE referrals")
+        .unwrap();
+    let logs = LogLines::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+
+    let failed = t
+        .secret(
+            "POST",
+            "/v1/api/referral/create",
+            Some(json!({"user_id": "user_123"})),
+        )
+        .await;
+
+    assert_eq!(failed.status, 503, "{failed:?}");
+    assert_eq!(
+        failed.body,
+        json!({"error": {"code": "unavailable", "message": "the data store is temporarily unavailable"}})
+    );
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logged.matches("no such table: referrals").count(),
+        1,
+        "the cause, once: {logged}"
+    );
+    assert!(logged.contains("SQLite call failed"), "{logged}");
+}

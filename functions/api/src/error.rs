@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use refwire_core::Error;
+use refwire_core::{Error, ErrorChain};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -50,7 +50,9 @@ impl From<Error> for ApiError {
             Error::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
             Error::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            Error::Unavailable => {
+            Error::Unavailable(_) => {
+                // The one place a store failure is logged: the caller sees only the generic message.
+                tracing::error!(error = %ErrorChain(&err), "answering 503");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }
         }

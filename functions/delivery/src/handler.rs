@@ -5,6 +5,7 @@
 //! a copy of a job whose attempt another copy holds is reported back, to be looked at again later.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use refwire_core::ErrorChain;
 use refwire_core::delivery::DeliveryJob;
 use refwire_core::dispatch::Dispatcher;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub async fn handle(
                     Err(message_id)
                 }
                 Err(err) => {
-                    tracing::warn!(job = %job.id(), %err, "job failed; SQS will redeliver it");
+                    tracing::warn!(job = %job.id(), error = %ErrorChain(&err), "job failed; SQS will redeliver it");
                     Err(message_id)
                 }
             }

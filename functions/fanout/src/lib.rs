@@ -13,6 +13,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use refwire_aws::dynamo::outbox_event_from_image;
+use refwire_core::ErrorChain;
 use refwire_core::dispatch::Dispatcher;
 
 pub async fn handle(dispatcher: &Dispatcher, batch: Event) -> DynamoDbEventResponse {
@@ -36,7 +37,7 @@ pub async fn handle(dispatcher: &Dispatcher, batch: Event) -> DynamoDbEventRespo
                 tracing::info!(event_id = %event.id, event = %event.event, deliveries, "fanned out");
             }
             Err(err) => {
-                tracing::warn!(%err, sequence_number = ?sequence_number, "fan-out failed; the batch is retried from this record");
+                tracing::warn!(error = %ErrorChain(&err), sequence_number = ?sequence_number, "fan-out failed; the batch is retried from this record");
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = sequence_number;
                 response.batch_item_failures.push(failure);

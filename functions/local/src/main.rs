@@ -7,6 +7,7 @@ mod bootstrap;
 mod options;
 mod serve;
 
+use refwire_core::ErrorChain;
 use refwire_core::clock::SystemClock;
 use refwire_core::dispatch::Dispatcher;
 use refwire_core::ids::RandomIds;
@@ -136,13 +137,13 @@ async fn sweep(app: Arc<Refwire>, store: EmbeddedStore) {
         match app.sweep_expired(SWEEP_BATCH).await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "expired lapsed referrals"),
-            Err(err) => tracing::warn!(%err, "expiry sweep failed"),
+            Err(err) => tracing::warn!(error = %ErrorChain(&err), "expiry sweep failed"),
         }
         let cutoff = chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS);
         match store.purge_before(cutoff).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged events and delivery logs past retention"),
-            Err(err) => tracing::warn!(%err, "retention purge failed"),
+            Err(err) => tracing::warn!(error = %ErrorChain(&err), "retention purge failed"),
         }
     }
 }

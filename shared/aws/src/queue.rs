@@ -41,7 +41,8 @@ pub fn schedule_name(job: &DeliveryJob) -> String {
 
 /// The message body of a job (the delivery function parses it back).
 pub fn job_body(job: &DeliveryJob) -> Result<String, StoreError> {
-    serde_json::to_string(job).map_err(|err| StoreError::Unavailable(err.to_string()))
+    serde_json::to_string(job)
+        .map_err(|err| StoreError::unavailable("encoding a delivery job", err))
 }
 
 /// The jobs of `chunk` whose batch entries (ids = their index in the chunk) SQS refused.
@@ -55,16 +56,10 @@ fn refused_jobs<'a>(
                 .ok()
                 .and_then(|index| chunk.get(index))
                 .ok_or_else(|| {
-                    StoreError::Unavailable(format!("SQS reported an unknown batch entry {id}"))
+                    StoreError::failed(format!("SQS reported an unknown batch entry {id}"))
                 })
         })
         .collect()
-}
-
-fn failed(what: &str, err: impl std::error::Error) -> StoreError {
-    let detail = format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(&err));
-    tracing::warn!(error = %detail, "job queue call failed");
-    StoreError::Unavailable(detail)
 }
 
 impl SqsJobQueue {
@@ -89,11 +84,11 @@ impl SqsJobQueue {
             .role_arn(&self.target.scheduler_role_arn)
             .input(job_body(job)?)
             .build()
-            .map_err(|err| failed("schedule target", err))?;
+            .map_err(|err| StoreError::unavailable("schedule target", err))?;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
-            .map_err(|err| failed("schedule window", err))?;
+            .map_err(|err| StoreError::unavailable("schedule window", err))?;
         let result = self
             .scheduler
             .create_schedule()
@@ -116,7 +111,7 @@ impl SqsJobQueue {
             {
                 Ok(())
             }
-            Err(err) => Err(failed("CreateSchedule", err)),
+            Err(err) => Err(StoreError::unavailable("CreateSchedule", err)),
         }
     }
 }
@@ -134,7 +129,7 @@ impl JobQueue for SqsJobQueue {
             .delay_seconds(delay_seconds as i32)
             .send()
             .await
-            .map_err(|err| failed("SendMessage", err))?;
+            .map_err(|err| StoreError::unavailable("SendMessage", err))?;
         Ok(())
     }
 
@@ -149,7 +144,7 @@ impl JobQueue for SqsJobQueue {
                         .id(index.to_string())
                         .message_body(job_body(job)?)
                         .build()
-                        .map_err(|err| failed("batch entry", err))
+                        .map_err(|err| StoreError::unavailable("batch entry", err))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let output = self
@@ -159,7 +154,7 @@ impl JobQueue for SqsJobQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|err| failed("SendMessageBatch", err))?;
+                .map_err(|err| StoreError::unavailable("SendMessageBatch", err))?;
             let ids = output.failed().iter().map(|entry| entry.id());
             for job in refused_jobs(chunk, ids)? {
                 tracing::warn!(job = %job.id(), "SQS refused a batch entry; sending it alone");

@@ -1,6 +1,9 @@
 //! Errors the use cases return. The HTTP layer maps each variant to a status and the JSON error shape;
 //! messages here are written for API users and never contain internal detail.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 /// A failure of a use case, phrased for the API caller.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,9 +22,10 @@ pub enum Error {
     Unauthorized,
     #[error("this API key may not perform this action")]
     Forbidden,
-    /// The store failed; the detail is logged by the adapter, never shown to the caller.
+    /// The store failed. The cause is kept for the one log line written where this becomes a 503
+    /// (or a worker's retry), never shown to the caller.
     #[error("the data store is temporarily unavailable")]
-    Unavailable,
+    Unavailable(#[source] StoreError),
 }
 
 impl Error {
@@ -40,8 +44,18 @@ impl Error {
     }
 }
 
+/// Why a store call failed: what the adapter was doing and, when there is one, the error underneath.
+/// Shared (`Arc`) so that one failed commit can be reported to every caller whose write it held.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{context}")]
+pub struct StoreFailure {
+    context: Cow<'static, str>,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
 /// What a store adapter reports. `Unavailable` carries the internal cause for logs only.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Optimistic concurrency: the record changed since it was read. The use case re-reads and retries.
     #[error("the record was modified concurrently")]
@@ -63,8 +77,44 @@ pub enum StoreError {
     RefereeTaken,
     #[error("record not found")]
     NotFound,
-    #[error("store failure: {0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Unavailable(StoreFailure),
+}
+
+impl StoreError {
+    /// The store failed while doing `context`, because of `source`.
+    pub fn unavailable(
+        context: impl Into<Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable(StoreFailure {
+            context: context.into(),
+            source: Some(Arc::new(source)),
+        })
+    }
+
+    /// The store failed in a way `context` describes in full (no underlying error).
+    pub fn failed(context: impl Into<Cow<'static, str>>) -> Self {
+        StoreError::Unavailable(StoreFailure {
+            context: context.into(),
+            source: None,
+        })
+    }
+}
+
+/// Displays an error with its whole chain of causes, `outer: inner: innermost`, for log lines.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
 }
 
 impl From<StoreError> for Error {
@@ -85,7 +135,28 @@ impl From<StoreError> for Error {
                 "concurrent_update",
                 "the referral was modified concurrently; retry the request",
             ),
-            StoreError::Unavailable(_) => Error::Unavailable,
+            StoreError::Unavailable(_) => Error::Unavailable(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_store_keeps_its_cause_for_the_log_but_not_for_the_caller() {
+        let io = std::io::Error::other("disk I/O error");
+        let err = Error::from(StoreError::unavailable("committing the transaction", io));
+        assert_eq!(err.to_string(), "the data store is temporarily unavailable");
+        assert_eq!(
+            ErrorChain(&err).to_string(),
+            "the data store is temporarily unavailable: committing the transaction: disk I/O error"
+        );
+        let bare = Error::from(StoreError::failed("the SQLite thread has stopped"));
+        assert_eq!(
+            ErrorChain(&bare).to_string(),
+            "the data store is temporarily unavailable: the SQLite thread has stopped"
+        );
     }
 }

@@ -27,4 +27,4 @@ pub mod webhook;
 pub mod webhooks;
 pub mod whole;
 
-pub use error::{Error, StoreError};
+pub use error::{Error, ErrorChain, StoreError, StoreFailure};

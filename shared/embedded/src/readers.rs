@@ -37,7 +37,7 @@ impl Readers {
             .slots
             .acquire()
             .await
-            .map_err(|_| StoreError::Unavailable("the readers are closed".into()))?;
+            .map_err(|_| StoreError::failed("the readers are closed"))?;
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let connection = match readers.take_idle() {
@@ -57,7 +57,7 @@ impl Readers {
             result
         })
         .await
-        .map_err(|join| StoreError::Unavailable(join.to_string()))?
+        .map_err(|join| StoreError::unavailable("a SQLite read task failed", join))?
     }
 
     fn take_idle(&self) -> Option<Connection> {

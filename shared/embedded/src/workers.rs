@@ -3,8 +3,8 @@
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
 use crate::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
-use refwire_core::Error;
 use refwire_core::dispatch::Dispatcher;
+use refwire_core::{Error, ErrorChain};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -103,7 +103,7 @@ impl Workers {
             Err(err) => Err(err),
         };
         if let Err(err) = outcome {
-            tracing::warn!(%err, "delivery job failed; it will be retried when its lease ends");
+            tracing::warn!(error = %ErrorChain(&err), "delivery job failed; it will be retried when its lease ends");
         }
     }
 
@@ -120,7 +120,7 @@ impl Workers {
                 Ok(0) => self.store.outbox_changed(IDLE_WAIT).await,
                 Ok(_) => {}
                 Err(err) => {
-                    tracing::warn!(%err, "fan-out pass failed; retrying");
+                    tracing::warn!(error = %ErrorChain(&err), "fan-out pass failed; retrying");
                     tokio::time::sleep(IDLE_WAIT).await;
                 }
             }
@@ -155,7 +155,9 @@ impl Workers {
                     continue;
                 }
                 Ok(_) => {}
-                Err(err) => tracing::warn!(%err, "claiming delivery jobs failed; retrying"),
+                Err(err) => {
+                    tracing::warn!(error = %ErrorChain(&err), "claiming delivery jobs failed; retrying")
+                }
             }
             // Nothing to start: wait for a send to finish, a job to be queued, or the next due one.
             let wait = match self.queue.next_due_in().await {

@@ -5,7 +5,6 @@
 //! the commit that made its writes durable: concurrent requests share an fsync, and none is
 //! answered before its write is on disk.
 
-use crate::unavailable;
 use refwire_core::StoreError;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -31,7 +30,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("refwire-sqlite".into())
             .spawn(move || write_loop(connection, work))
-            .map_err(|err| StoreError::Unavailable(format!("starting the SQLite thread: {err}")))?;
+            .map_err(|err| StoreError::unavailable("starting the SQLite thread", err))?;
         Ok(Writer { queue })
     }
 
@@ -53,10 +52,10 @@ impl Writer {
         });
         self.queue
             .send(work)
-            .map_err(|_| StoreError::Unavailable("the SQLite thread has stopped".into()))?;
-        result.await.map_err(|_| {
-            StoreError::Unavailable("the transaction holding this write did not commit".into())
-        })?
+            .map_err(|_| StoreError::failed("the SQLite thread has stopped"))?;
+        result
+            .await
+            .map_err(|_| StoreError::failed("the transaction holding this write did not commit"))?
     }
 }
 
@@ -101,10 +100,11 @@ fn run_batch(connection: &mut Connection, batch: Vec<Work>) {
             .into_iter()
             .for_each(|complete| complete(Ok(()))),
         Err(err) => {
-            tracing::error!(error = %err, "SQLite could not commit");
             abandon(connection);
+            // Each caller logs the cause where its request fails.
+            let failure = StoreError::unavailable("committing the SQLite transaction", err);
             for complete in completions {
-                complete(Err(unavailable(&err)));
+                complete(Err(failure.clone()));
             }
         }
     }

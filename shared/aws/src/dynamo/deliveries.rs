@@ -71,7 +71,7 @@ impl DeliveryStore for DynamoStore {
             .and_then(|attributes| attributes.get("sends"))
             .and_then(|sends| sends.as_n().ok())
             .and_then(|sends| sends.parse().ok())
-            .ok_or_else(|| StoreError::Unavailable("UpdateItem returned no count".into()))
+            .ok_or_else(|| StoreError::failed("UpdateItem returned no count"))
     }
 
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError> {

@@ -16,7 +16,7 @@ mod waitlists;
 mod webhooks;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use refwire_core::StoreError;
@@ -187,7 +187,7 @@ impl DynamoStore {
                             _ => {}
                         }
                     }
-                    Err(StoreError::Unavailable(format!(
+                    Err(StoreError::failed(format!(
                         "transaction cancelled: {reasons:?}"
                     )))
                 }
@@ -363,7 +363,7 @@ impl Record {
         let doc = self
             .doc
             .as_deref()
-            .ok_or_else(|| StoreError::Unavailable(format!("item {} has no doc", self.pk)))?;
+            .ok_or_else(|| StoreError::failed(format!("item {} has no doc", self.pk)))?;
         serde_json::from_str(doc).map_err(unavailable)
     }
 
@@ -381,9 +381,6 @@ fn millis_key(ms: i64) -> String {
     format!("{ms:013}")
 }
 
-fn unavailable(err: impl std::error::Error) -> StoreError {
-    // The detail goes to the log only; callers see a generic 503.
-    let detail = DisplayErrorContext(&err).to_string();
-    tracing::warn!(error = %detail, "DynamoDB call failed");
-    StoreError::Unavailable(detail)
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::unavailable("DynamoDB call failed", err)
 }

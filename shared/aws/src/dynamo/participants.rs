@@ -114,7 +114,7 @@ impl ParticipantStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut steps = vec![Step::new(
             self.put_new(&self.participant_record(participant)?)?,
-            StoreError::Unavailable("participant id collision".into()),
+            StoreError::failed("participant id collision"),
         )];
         for (pk, kind) in pointers_of(participant) {
             let taken = if kind == CODE {

@@ -21,7 +21,7 @@ impl DynamoStore {
         record.program_id = Some(key.program_id.clone());
         Ok(Step::new(
             self.put_new(&record)?,
-            StoreError::Unavailable("API key id collision".into()),
+            StoreError::failed("API key id collision"),
         ))
     }
 }
@@ -37,7 +37,7 @@ impl ProgramStore for DynamoStore {
             Record::new(program_pk(&program.id), "PROGRAM", "PROGRAM").with_doc(program)?;
         let mut steps = vec![Step::new(
             self.put_new(&record)?,
-            StoreError::Unavailable("program id collision".into()),
+            StoreError::failed("program id collision"),
         )];
         for key in keys {
             steps.push(self.key_step(key)?);

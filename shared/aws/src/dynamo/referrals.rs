@@ -187,7 +187,7 @@ impl ReferralStore for DynamoStore {
             let mut steps = vec![
                 Step::new(
                     self.put_new(&self.referral_record(referral)?)?,
-                    StoreError::Unavailable("referral id collision".into()),
+                    StoreError::failed("referral id collision"),
                 ),
                 Step::new(
                     self.put_new(&pointer(

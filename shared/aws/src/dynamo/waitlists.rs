@@ -118,7 +118,7 @@ impl WaitlistStore for DynamoStore {
         let record = self.waitlist_record(waitlist)?;
         self.transact(vec![Step::new(
             self.put_new(&record)?,
-            StoreError::Unavailable("waitlist id collision".into()),
+            StoreError::failed("waitlist id collision"),
         )])
         .await
     }
@@ -216,7 +216,7 @@ impl WaitlistStore for DynamoStore {
         if let Some(signup) = &change.created {
             steps.push(Step::new(
                 self.put_new(&self.signup_record(signup)?)?,
-                StoreError::Unavailable("signup id collision".into()),
+                StoreError::failed("signup id collision"),
             ));
             let taken = pointer(
                 signup_pointer_pk(&waitlist.id, &signup.participant_id),

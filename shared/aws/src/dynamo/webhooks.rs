@@ -33,7 +33,7 @@ impl WebhookStore for DynamoStore {
         let put = self.put_new(&self.webhook_record(webhook)?)?;
         self.transact(vec![Step::new(
             put,
-            StoreError::Unavailable("webhook id collision".into()),
+            StoreError::failed("webhook id collision"),
         )])
         .await
     }
