@@ -195,7 +195,7 @@ async fn the_products_documented_receivers_work_unchanged(mut runtime: impl Runt
         runtime.settle().await;
     }
 
-    // ReferralLoop: the three event types of this waitlist only, with the seed's data shapes.
+    // ReferralLoop: the three event types of this waitlist only, with ReferralLoop's documented data shapes.
     for (receiver, verifies) in [(&express, true), (&flask, false)] {
         let seen = receiver.seen();
         assert_eq!(seen.len(), 6, "{seen:?}");

@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_and_match_the_design() {
+    fn defaults_are_valid_and_match_the_documented_ones() {
         let settings = ReferralSettings::default();
         settings.validate().unwrap();
         assert_eq!(settings.referral_expiration_days, Some(30));
