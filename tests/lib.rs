@@ -10,14 +10,13 @@ use chrono::TimeZone;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use refwire_core::clock::ManualClock;
+use refwire_core::config::Config;
 use refwire_core::dispatch::Dispatcher;
-use refwire_core::ids::RandomIds;
-use refwire_core::ports::Store;
 use refwire_core::program::OperatorKey;
-use refwire_core::service::{Config, Deps, Refwire};
+use refwire_core::service::Refwire;
 use refwire_core::url_rules::TargetPolicy;
-use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
-use refwire_sender::HttpSender;
+use refwire_embedded::EmbeddedStore;
+use refwire_local::{LocalRuntime, Workers};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -85,26 +84,17 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(&dir.path().join("refwire.db")).unwrap());
         let clock = Arc::new(ManualClock::new(start_time()));
-        let queue = EmbeddedQueue::new(store.as_ref().clone(), clock.clone());
-        let deps = Deps {
-            store: store.clone() as Arc<dyn Store>,
-            queue: Arc::new(queue.clone()),
-            clock: clock.clone(),
-            ids: Arc::new(RandomIds),
-        };
         let config = Config {
             operator_key: Some(OperatorKey::from_plaintext(OPERATOR_KEY)),
             target_policy,
             ..Config::default()
         };
-        let sender = HttpSender::new(config.target_policy).unwrap();
-        let dispatcher = Arc::new(Dispatcher::new(
-            deps.clone(),
-            Arc::new(sender),
-            config.clone(),
-        ));
-        let workers = Workers::new(store.as_ref().clone(), queue, dispatcher.clone());
-        let app = Arc::new(Refwire::new(deps, config));
+        let LocalRuntime {
+            app,
+            dispatcher,
+            workers,
+            ..
+        } = LocalRuntime::compose(store.as_ref().clone(), clock.clone(), config).unwrap();
         let created = app.create_program("Test program", None).await.unwrap();
         TestApp {
             router: refwire_api::router(app.clone()),
@@ -120,12 +110,12 @@ impl TestApp {
         }
     }
 
-    /// Serves the same Router over real TCP on 127.0.0.1 (for truly parallel clients); returns its URL.
     /// The SQLite file the store writes.
     pub fn data_file(&self) -> std::path::PathBuf {
         self.dir.path().join("refwire.db")
     }
 
+    /// Serves the same Router over real TCP on 127.0.0.1 (for truly parallel clients); returns its URL.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -12,8 +12,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use refwire_aws::config::AwsSettings;
+use refwire_core::config::Config;
 use refwire_core::dispatch::Dispatcher;
-use refwire_core::service::{Config, Refwire};
+use refwire_core::service::Refwire;
 use refwire_core::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use refwire_tests::receiver::{Receiver, Reply};
@@ -88,7 +89,7 @@ impl Stack {
         let scheduler = aws_sdk_scheduler::Client::new(&sdk);
         let settings = moto_stack(&sdk).await;
         let table = settings.table.clone();
-        let deps = refwire_aws::wiring::deps_with_clients(
+        let deps = refwire_lambda::deps_with_clients(
             aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
                     .interceptor(calls.clone())

@@ -2,10 +2,11 @@
 //! with ReferralLoop's data shapes, keys, bad input; and a race of joins and referrals whose order
 //! stays a consistent total order, on the embedded store and on DynamoDB (moto).
 
+use refwire_core::config::Config;
 use refwire_core::ids::RandomIds;
 use refwire_core::participants::NewParticipant;
 use refwire_core::program::KeyKind;
-use refwire_core::service::{Config, Deps, Principal, Refwire};
+use refwire_core::service::{Deps, Principal, Refwire};
 use refwire_tests::{Refusal, TestApp};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -495,7 +496,7 @@ async fn racing_joins_and_referrals_keep_one_total_order_on_the_embedded_store()
 async fn racing_joins_and_referrals_keep_one_total_order_on_dynamodb() {
     let sdk = refwire_tests::moto_config().await;
     let settings = refwire_tests::moto_stack(&sdk).await;
-    let deps = refwire_aws::wiring::deps_with_clients(
+    let deps = refwire_lambda::deps_with_clients(
         aws_sdk_dynamodb::Client::new(&sdk),
         aws_sdk_sqs::Client::new(&sdk),
         aws_sdk_scheduler::Client::new(&sdk),

@@ -2,13 +2,12 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use refwire_aws::wiring;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (deps, config) = wiring::cold_start().await?;
-    let dispatcher = Arc::new(wiring::dispatcher(deps, config)?);
+    let (deps, config) = refwire_lambda::cold_start().await?;
+    let dispatcher = Arc::new(refwire_lambda::dispatcher(deps, config)?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         let dispatcher = Arc::clone(&dispatcher);
         async move { Ok::<_, Error>(refwire_fanout::handle(&dispatcher, event.payload).await) }

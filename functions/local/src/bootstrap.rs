@@ -13,14 +13,15 @@ pub struct LocalOperatorKey {
     pub plaintext: Option<String>,
 }
 
-/// `REFWIRE_OPERATOR_KEY` when set; otherwise the key generated on first start.
-pub async fn operator_key(store: &EmbeddedStore) -> Result<LocalOperatorKey, String> {
-    if let Some(key) = std::env::var("REFWIRE_OPERATOR_KEY")
-        .ok()
-        .filter(|key| !key.is_empty())
-    {
+/// The key the configuration names (`REFWIRE_OPERATOR_KEY` or its SHA-256) when set; otherwise the
+/// one generated on first start and kept, as a hash, in the data file.
+pub async fn operator_key(
+    store: &EmbeddedStore,
+    configured: Option<OperatorKey>,
+) -> Result<LocalOperatorKey, String> {
+    if let Some(verifier) = configured {
         return Ok(LocalOperatorKey {
-            verifier: OperatorKey::from_plaintext(&key),
+            verifier,
             plaintext: None,
         });
     }

@@ -9,12 +9,11 @@ mod serve;
 
 use refwire_core::ErrorChain;
 use refwire_core::clock::SystemClock;
-use refwire_core::dispatch::Dispatcher;
-use refwire_core::ids::RandomIds;
-use refwire_core::service::{Config, DISABLE_AFTER_ENV, Deps, Refwire};
+use refwire_core::config::Config;
+use refwire_core::service::Refwire;
 use refwire_core::url_rules::TargetPolicy;
-use refwire_embedded::{EmbeddedQueue, EmbeddedStore, Workers};
-use refwire_sender::HttpSender;
+use refwire_embedded::EmbeddedStore;
+use refwire_local::LocalRuntime;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,37 +61,23 @@ async fn main() -> std::process::ExitCode {
 async fn run(options: options::Options) -> Result<(), String> {
     let store = EmbeddedStore::open(&options.data_file)
         .map_err(|err| format!("cannot open {}: {err}", options.data_file.display()))?;
-    let operator_key = bootstrap::operator_key(&store).await?;
-    let target_policy = if options.allow_loopback_http {
-        TargetPolicy::AllowLoopbackHttp
-    } else {
-        TargetPolicy::Strict
-    };
-    let clock = Arc::new(SystemClock);
-    let queue = EmbeddedQueue::new(store.clone(), clock.clone());
-    let deps = Deps {
-        store: Arc::new(store.clone()),
-        queue: Arc::new(queue.clone()),
-        clock,
-        ids: Arc::new(RandomIds),
-    };
-    let disable_after =
-        Config::disable_after_from(std::env::var(DISABLE_AFTER_ENV).ok().as_deref())?;
-    let config = Config {
-        operator_key: Some(operator_key.verifier),
-        target_policy,
-        disable_after,
-    };
-    let sender = HttpSender::new(target_policy)
-        .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-    let dispatcher = Dispatcher::new(deps.clone(), Arc::new(sender), config.clone());
+    let mut config = Config::from_env()?;
+    let operator_key = bootstrap::operator_key(&store, config.operator_key.take()).await?;
+    config.operator_key = Some(operator_key.verifier);
+    if options.allow_loopback_http {
+        config.target_policy = TargetPolicy::AllowLoopbackHttp;
+    }
+    let LocalRuntime {
+        app,
+        workers,
+        queue,
+        ..
+    } = LocalRuntime::compose(store.clone(), Arc::new(SystemClock), config)?;
     // This process is the file's only worker: jobs still leased were held by one that was killed.
     queue
         .release_leases()
         .await
         .map_err(|err| format!("cannot read the job queue: {err}"))?;
-    let workers = Workers::new(store.clone(), queue, Arc::new(dispatcher));
-    let app = Arc::new(Refwire::new(deps, config));
     let first_start = bootstrap::default_program(&store, &app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))

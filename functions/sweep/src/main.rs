@@ -1,7 +1,6 @@
 //! The expiry-sweep Lambda, run every minute by an EventBridge schedule (template.yaml).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use refwire_aws::wiring;
 use refwire_core::service::Refwire;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,7 @@ const BUDGET: Duration = Duration::from_secs(40);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (deps, config) = wiring::cold_start().await?;
+    let (deps, config) = refwire_lambda::cold_start().await?;
     let app = Arc::new(Refwire::new(deps, config));
     lambda_runtime::run(service_fn(|_tick: LambdaEvent<serde_json::Value>| {
         let app = Arc::clone(&app);

@@ -1,12 +1,13 @@
 //! Fan-out and delivery: the decisions both runtimes share. The Lambda functions and refwire-local's
 //! workers only feed events and jobs in and move the resulting requests.
 
+use crate::config::Config;
 use crate::delivery::{Delivery, DeliveryJob, SendResult, Verdict};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
 use crate::outgoing::build_request;
 use crate::ports::Sender;
-use crate::service::{Config, Deps};
+use crate::service::Deps;
 use crate::time::Timestamp;
 use crate::url_rules::check_target_url;
 use crate::webhook::{BREAKER_MIN_INTERVAL, Webhook};

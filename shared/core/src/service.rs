@@ -2,15 +2,15 @@
 //! Lambda and refwire-local behave identically over any store.
 
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{Ids, is_prefixed_ulid, normalize_code};
 use crate::ports::{JobQueue, ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally, Store};
-use crate::program::{ApiKeyRecord, KeyKind, OperatorKey, PresentedKey, Program, issue_key};
+use crate::program::{ApiKeyRecord, KeyKind, PresentedKey, Program, issue_key};
 use crate::referral::{Change, NewReferral, Referral, RewardSide};
 use crate::settings::{ReferralSettings, SettingsUpdate};
 use crate::time::Timestamp;
-use crate::url_rules::TargetPolicy;
 use std::sync::Arc;
 
 /// Optimistic-concurrency retries before a request gives up with 409 `concurrent_update`.
@@ -63,49 +63,6 @@ pub struct Deps {
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
-}
-
-/// Deployment choices.
-#[derive(Clone)]
-pub struct Config {
-    /// Guards program and key creation; `None` disables those routes.
-    pub operator_key: Option<OperatorKey>,
-    /// `Strict` everywhere but refwire-local's `--allow-loopback-http`.
-    pub target_policy: TargetPolicy,
-    /// A webhook whose deliveries have all failed for this long is disabled.
-    pub disable_after: chrono::Duration,
-}
-
-/// `REFWIRE_DISABLE_AFTER_DAYS`: how many days of only failed deliveries disable a webhook.
-pub const DISABLE_AFTER_ENV: &str = "REFWIRE_DISABLE_AFTER_DAYS";
-const DEFAULT_DISABLE_AFTER_DAYS: i64 = 5;
-const MAX_DISABLE_AFTER_DAYS: i64 = 90;
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            operator_key: None,
-            target_policy: TargetPolicy::Strict,
-            disable_after: chrono::Duration::days(DEFAULT_DISABLE_AFTER_DAYS),
-        }
-    }
-}
-
-impl Config {
-    /// The disable window from the value of [`DISABLE_AFTER_ENV`]: unset means the default (5 days).
-    pub fn disable_after_from(value: Option<&str>) -> Result<chrono::Duration, String> {
-        let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else {
-            return Ok(chrono::Duration::days(DEFAULT_DISABLE_AFTER_DAYS));
-        };
-        match text.parse::<i64>() {
-            Ok(days) if (1..=MAX_DISABLE_AFTER_DAYS).contains(&days) => {
-                Ok(chrono::Duration::days(days))
-            }
-            _ => Err(format!(
-                "{DISABLE_AFTER_ENV} must be a whole number of days from 1 to {MAX_DISABLE_AFTER_DAYS}, not {text:?}"
-            )),
-        }
-    }
 }
 
 pub struct Refwire {
@@ -535,33 +492,5 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
             "limit",
             format!("must be between 1 and {MAX_PAGE_LIMIT}"),
         )),
-    }
-}
-
-#[cfg(test)]
-mod config_tests {
-    use super::*;
-
-    #[test]
-    fn the_disable_window_defaults_to_five_days_and_is_validated() {
-        assert_eq!(
-            Config::disable_after_from(None),
-            Ok(chrono::Duration::days(5))
-        );
-        assert_eq!(
-            Config::disable_after_from(Some(" ")),
-            Ok(chrono::Duration::days(5))
-        );
-        assert_eq!(
-            Config::disable_after_from(Some("14")),
-            Ok(chrono::Duration::days(14))
-        );
-        for bad in ["0", "91", "-1", "five", "1.5"] {
-            let err = Config::disable_after_from(Some(bad)).unwrap_err();
-            assert!(
-                err.starts_with("REFWIRE_DISABLE_AFTER_DAYS must be"),
-                "{err}"
-            );
-        }
     }
 }

@@ -10,11 +10,9 @@ mod referrals;
 mod schema;
 mod waitlists;
 mod webhooks;
-mod workers;
 mod writer;
 
 pub use queue::{ClaimedJob, EmbeddedQueue, WebhookRoom};
-pub use workers::Workers;
 
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;

@@ -2,9 +2,9 @@
 //! stream and the jobs table plays SQS. Each pass is a plain function (tests drive them step by
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
-use crate::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use refwire_core::dispatch::Dispatcher;
 use refwire_core::{Error, ErrorChain};
+use refwire_embedded::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
