@@ -2,6 +2,7 @@
 //! workers only feed events and jobs in and move the resulting requests.
 
 use crate::config::Config;
+use crate::conflicts::{Try, retry_on_conflict};
 use crate::delivery::{Delivery, DeliveryJob, SendResult, Verdict};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
@@ -261,19 +262,19 @@ impl Dispatcher {
         verdict: Verdict,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let webhook_id = loaded.id.clone();
+        let webhook_id = &loaded.id.clone();
+        let verdict = &verdict;
         // The first try uses the webhook `deliver` loaded; after a conflict it is read again.
-        let mut fresh = Some(loaded);
-        for _ in 0..8 {
-            let mut webhook = match fresh.take() {
+        retry_on_conflict(Some(loaded), |fresh| async move {
+            let mut webhook = match fresh {
                 Some(webhook) => webhook,
-                None => match self.deps.store.get_webhook(&webhook_id).await? {
+                None => match self.deps.store.get_webhook(webhook_id).await? {
                     Some(webhook) => webhook,
-                    None => return Ok(()),
+                    None => return Ok(Try::Done(())),
                 },
             };
             let disable_reason = match verdict {
-                Verdict::Delivered if webhook.failing_since.is_none() => return Ok(()),
+                Verdict::Delivered if webhook.failing_since.is_none() => return Ok(Try::Done(())),
                 Verdict::Delivered => {
                     webhook.failing_since = None;
                     webhook.next_probe_at = None;
@@ -289,7 +290,7 @@ impl Dispatcher {
                         .then(|| format!("every delivery failed for {days} days"));
                     // A failure inside a running streak changes nothing to write.
                     if reason.is_none() && !streak_starts {
-                        return Ok(());
+                        return Ok(Try::Done(()));
                     }
                     reason
                 }
@@ -297,7 +298,7 @@ impl Dispatcher {
             let mut emitted = Vec::new();
             if let Some(reason) = disable_reason {
                 if !webhook.active {
-                    return Ok(());
+                    return Ok(Try::Done(()));
                 }
                 webhook.active = false;
                 emitted.push(OutboxEvent::new(
@@ -312,11 +313,11 @@ impl Dispatcher {
             webhook.version += 1;
             webhook.updated_at = now;
             match self.deps.store.update_webhook(&webhook, &emitted).await {
-                Ok(()) | Err(StoreError::NotFound) => return Ok(()),
-                Err(StoreError::VersionConflict) => continue,
-                Err(err) => return Err(err.into()),
+                Ok(()) | Err(StoreError::NotFound) => Ok(Try::Done(())),
+                Err(StoreError::VersionConflict) => Ok(Try::Again(None)),
+                Err(err) => Err(err.into()),
             }
-        }
-        Ok(())
+        })
+        .await
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+mod conflicts;
 pub mod delivery;
 pub mod dispatch;
 pub mod error;

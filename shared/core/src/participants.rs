@@ -6,13 +6,14 @@
 //! reporting the program's first milestone, and qualifying reports the reward milestone, so the
 //! lifecycle, its events, rewards, caps and expiry are the ones `referral.rs` defines.
 
+use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events;
 use crate::ids::{is_prefixed_ulid, normalize_code};
 use crate::ports::ParticipantPage;
 use crate::program::{KeyKind, issue_key};
 use crate::referral::{Change, NewReferral, Referral, validate_user_id};
-use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit, unknown_cursor};
+use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::settings::ReferralSettings;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -276,11 +277,12 @@ impl Participants<'_> {
     ) -> Result<(Participant, bool), Error> {
         let request = request.validated()?;
         let program = self.app.program(principal).await?;
+        let (program, request) = (&program, &request);
         let settings = &program.settings;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            if let Some(existing) = self.existing(&program.id, &request).await? {
+        retry_on_conflict((), |()| async move {
+            if let Some(existing) = self.existing(&program.id, request).await? {
                 let attached = self.attach_to_referrer(existing, settings).await?;
-                return Ok((attached, false));
+                return Ok(Try::Done((attached, false)));
             }
             let referrer = match &request.referral_code {
                 Some(code) => Some(self.referral_to_join(principal, code).await?),
@@ -356,21 +358,19 @@ impl Participants<'_> {
             {
                 Ok(()) => {
                     let attached = self.attach_to_referrer(participant, settings).await?;
-                    return Ok((attached, true));
+                    Ok(Try::Done((attached, true)))
                 }
-                // Someone joined with the same email or user id meanwhile (the loop returns them),
-                // or the generated code collided.
-                Err(StoreError::ParticipantExists | StoreError::CodeTaken) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(Error::validation(
-                        "referral_code",
-                        "the participant who owns this code was deleted",
-                    ));
-                }
-                Err(err) => return Err(err.into()),
+                // Someone joined with the same email or user id meanwhile (the next try returns
+                // them), or the generated code collided.
+                Err(StoreError::ParticipantExists | StoreError::CodeTaken) => Ok(Try::Again(())),
+                Err(StoreError::NotFound) => Err(Error::validation(
+                    "referral_code",
+                    "the participant who owns this code was deleted",
+                )),
+                Err(err) => Err(err.into()),
             }
-        }
-        Err(StoreError::VersionConflict.into())
+        })
+        .await
     }
 
     /// The participant this request names by email or user id, if any; a request whose email and
@@ -442,7 +442,7 @@ impl Participants<'_> {
     /// first, the participant moves to the referrer's next open referral.
     async fn attach_to_referrer(
         &self,
-        mut participant: Participant,
+        participant: Participant,
         settings: &ReferralSettings,
     ) -> Result<Participant, Error> {
         let first = settings
@@ -450,22 +450,22 @@ impl Participants<'_> {
             .first()
             .cloned()
             .unwrap_or_else(|| settings.referral_reward_milestone.clone());
-        let summary = participant.summary();
-        let user_key = participant.user_key().to_string();
+        let (first, summary) = (&first, &participant.summary());
+        let user_key = &participant.user_key().to_string();
         let store = &self.app.store;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        // Each try hands on the participant as last written (or read again after a conflict).
+        retry_on_conflict(participant, |participant| async move {
             let Some(via) = participant.referred_via.clone() else {
-                return Ok(participant);
+                return Ok(Try::Done(participant));
             };
             let attached = self
                 .app
                 .change_referral(&participant.program_id, &via, |referral, now| {
-                    referral
-                        .record_participant_milestone(settings, &first, &user_key, &summary, now)
+                    referral.record_participant_milestone(settings, first, user_key, summary, now)
                 })
                 .await;
             let referrer_id = match (attached, &participant.referred_by) {
-                (Ok(_), _) => return Ok(participant),
+                (Ok(_), _) => return Ok(Try::Done(participant)),
                 (
                     Err(Error::Conflict {
                         code: "referee_mismatch",
@@ -490,16 +490,18 @@ impl Participants<'_> {
             let mut moved = participant.clone();
             moved.referred_via = Some(next.referral_code);
             moved.version += 1;
-            participant = match store.update_participant(&moved, &[]).await {
-                Ok(()) => moved,
-                Err(StoreError::VersionConflict) => store
-                    .get_participant(&participant.program_id, &participant.id)
-                    .await?
-                    .ok_or(Error::NotFound("participant"))?,
-                Err(err) => return Err(err.into()),
-            };
-        }
-        Err(StoreError::VersionConflict.into())
+            Ok(Try::Again(
+                match store.update_participant(&moved, &[]).await {
+                    Ok(()) => moved,
+                    Err(StoreError::VersionConflict) => store
+                        .get_participant(&participant.program_id, &participant.id)
+                        .await?
+                        .ok_or(Error::NotFound("participant"))?,
+                    Err(err) => return Err(err.into()),
+                },
+            ))
+        })
+        .await
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<Participant, Error> {
@@ -644,15 +646,17 @@ impl Participants<'_> {
                 )
             })
             .await?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let (program_id, participant, summary, referral) =
+            (&program_id, &participant, &summary, &referral);
+        retry_on_conflict((), |()| async move {
             let mut current = self
                 .app
                 .store
-                .get_participant(&program_id, &participant.id)
+                .get_participant(program_id, &participant.id)
                 .await?
                 .ok_or(Error::NotFound("participant"))?;
             if current.qualified {
-                return Ok(current);
+                return Ok(Try::Done(current));
             }
             let now = self.app.clock.now();
             current.qualified = true;
@@ -668,14 +672,11 @@ impl Participants<'_> {
                 referral.referrer_participant.as_ref(),
                 message,
             );
-            let event = self.app.outbox_event(&program_id, change, now);
-            match self.app.store.update_participant(&current, &[event]).await {
-                Ok(()) => return Ok(current),
-                Err(StoreError::VersionConflict) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::VersionConflict.into())
+            let event = self.app.outbox_event(program_id, change, now);
+            let result = self.app.store.update_participant(&current, &[event]).await;
+            written(result, current)
+        })
+        .await
     }
 
     /// Deletes a participant (their referrals stay, as history); emits `participant.deleted`.

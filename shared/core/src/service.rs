@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{Ids, is_prefixed_ulid, normalize_code};
@@ -13,9 +14,6 @@ use crate::settings::{ReferralSettings, SettingsUpdate};
 use crate::time::Timestamp;
 use std::sync::Arc;
 
-/// Optimistic-concurrency retries before a request gives up with 409 `concurrent_update`.
-/// Contention on one referral ends quickly: once a milestone is recorded, repeats write nothing.
-pub(crate) const MAX_WRITE_ATTEMPTS: usize = 64;
 pub const DEFAULT_PAGE_LIMIT: u32 = 25;
 pub const MAX_PAGE_LIMIT: u32 = 100;
 
@@ -224,7 +222,8 @@ impl Refwire {
                 "referrals are disabled for this program",
             ));
         }
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let (program, request) = (&program, &request);
+        retry_on_conflict((), |()| async move {
             let now = self.clock.now();
             let open = self
                 .store
@@ -232,12 +231,12 @@ impl Refwire {
                 .await?;
             if let Some(open) = open {
                 if !open.is_lapsed(now) {
-                    return Ok((open, false));
+                    return Ok(Try::Done((open, false)));
                 }
                 // Expire it (emitting referral.expired) so that a fresh code can take its place.
                 self.change_referral(&program.id, &open.referral_code, |_, _| Ok(Vec::new()))
                     .await?;
-                continue;
+                return Ok(Try::Again(()));
             }
             let code = self.ids.referral_code(usize::from(settings.code_length));
             let (referral, change) = Referral::open(
@@ -254,12 +253,14 @@ impl Refwire {
                 .insert_referral(&referral, &event, settings.referral_max_per_user, now)
                 .await
             {
-                Ok(()) => return Ok((referral, true)),
-                Err(StoreError::CodeTaken | StoreError::OpenReferralExists) => continue,
-                Err(err) => return Err(err.into()),
+                Ok(()) => Ok(Try::Done((referral, true))),
+                // Another request opened a referral for this referrer meanwhile (the next try
+                // returns it), or the generated code collided.
+                Err(StoreError::CodeTaken | StoreError::OpenReferralExists) => Ok(Try::Again(())),
+                Err(err) => Err(err.into()),
             }
-        }
-        Err(StoreError::VersionConflict.into())
+        })
+        .await
     }
 
     /// Reading a referral applies a due expiry (and emits `referral.expired`) first.
@@ -430,12 +431,12 @@ impl Refwire {
     where
         F: Fn(&mut Referral, Timestamp) -> Result<Vec<Change>, Error>,
     {
-        let code = normalize_code(code);
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let (code, mutation) = (&normalize_code(code), &mutation);
+        retry_on_conflict((), |()| async move {
             let now = self.clock.now();
             let original = self
                 .store
-                .find_referral(program_id, &code)
+                .find_referral(program_id, code)
                 .await?
                 .ok_or(Error::NotFound("referral"))?;
             let mut referral = original.clone();
@@ -445,20 +446,22 @@ impl Refwire {
                 changes.extend(more.iter().cloned());
             }
             if referral == original {
-                return outcome.map(|_| referral);
+                return outcome.map(|_| Try::Done(referral));
             }
             referral.version += 1;
             let events: Vec<OutboxEvent> = changes
                 .into_iter()
                 .map(|change| self.outbox_event(program_id, change, now))
                 .collect();
-            match self.store.update_referral(&referral, &events).await {
-                Ok(()) => return outcome.map(|_| referral),
-                Err(StoreError::VersionConflict) => continue,
-                Err(err) => return Err(err.into()),
+            let result = self.store.update_referral(&referral, &events).await;
+            // The mutation's own refusal (say, a milestone out of order) is reported once the
+            // expiry it came with is written.
+            match written(result, referral)? {
+                Try::Done(referral) => outcome.map(|_| Try::Done(referral)),
+                Try::Again(()) => Ok(Try::Again(())),
             }
-        }
-        Err(StoreError::VersionConflict.into())
+        })
+        .await
     }
 
     pub(crate) fn outbox_event(

@@ -1,5 +1,6 @@
 //! Webhook use cases: endpoint management, the delivery log, resends and custom events.
 
+use crate::conflicts::{retry_on_conflict, written};
 use crate::delivery::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
@@ -388,17 +389,16 @@ impl Refwire {
     where
         F: Fn(&mut Webhook, Timestamp) -> Result<(), Error>,
     {
-        for _ in 0..8 {
+        let change = &change;
+        retry_on_conflict((), |()| async move {
             let mut webhook = self.get_webhook(principal, webhook_id).await?;
             change(&mut webhook, self.clock.now())?;
             webhook.version += 1;
             match self.store.update_webhook(&webhook, &[]).await {
-                Ok(()) => return Ok(webhook),
-                Err(StoreError::VersionConflict) => continue,
-                Err(StoreError::NotFound) => return Err(Error::NotFound("webhook")),
-                Err(err) => return Err(err.into()),
+                Err(StoreError::NotFound) => Err(Error::NotFound("webhook")),
+                result => written(result, webhook),
             }
-        }
-        Err(StoreError::VersionConflict.into())
+        })
+        .await
     }
 }

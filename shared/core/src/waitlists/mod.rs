@@ -12,11 +12,12 @@
 
 pub mod rank;
 
+use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
 use crate::participants::NewParticipant;
 use crate::referral::Change;
-use crate::service::{MAX_WRITE_ATTEMPTS, Principal, Refwire, page_limit, unknown_cursor};
+use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -187,11 +188,11 @@ impl Waitlists<'_> {
             .participants()
             .join_with_any_key(principal, person)
             .await?;
-        let store = &self.app.store;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let (store, participant) = (&self.app.store, &participant);
+        retry_on_conflict((), |()| async move {
             let waitlist = self.waitlist(principal, waitlist_id).await?;
             if let Some(existing) = store.find_signup(waitlist_id, &participant.id).await? {
-                return Ok((self.placed(existing).await?, false));
+                return Ok(Try::Done((self.placed(existing).await?, false)));
             }
             let now = self.app.clock.now();
             let last = store
@@ -243,13 +244,14 @@ impl Waitlists<'_> {
                 deleted: None,
                 events,
             };
+            let placed = (PlacedSignup { signup, position }, true);
             match store.write_signups(&change).await {
-                Ok(()) => return Ok((PlacedSignup { signup, position }, true)),
-                Err(StoreError::VersionConflict | StoreError::ParticipantExists) => continue,
-                Err(err) => return Err(err.into()),
+                // The same person signed up meanwhile: the next try returns their signup.
+                Err(StoreError::ParticipantExists) => Ok(Try::Again(())),
+                result => written(result, placed),
             }
-        }
-        Err(StoreError::VersionConflict.into())
+        })
+        .await
     }
 
     /// The referrer's signup moved up by the waitlist's boost, with its event; `None` when the
@@ -385,12 +387,12 @@ impl Waitlists<'_> {
             return Err(Error::validation("position", "positions start at 1"));
         }
         let store = &self.app.store;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        retry_on_conflict((), |()| async move {
             let waitlist = self.waitlist(principal, waitlist_id).await?;
             let current = self.signup(principal, waitlist_id, signup_id).await?;
             let target = position.min(waitlist.signup_count);
             if target == current.position {
-                return Ok(current);
+                return Ok(Try::Done(current));
             }
             let now = self.app.clock.now();
             let (moved, event) = self
@@ -405,18 +407,13 @@ impl Waitlists<'_> {
                 deleted: None,
                 events: vec![event],
             };
-            match store.write_signups(&change).await {
-                Ok(()) => {
-                    return Ok(PlacedSignup {
-                        signup: moved,
-                        position: target,
-                    });
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::VersionConflict.into())
+            let placed = PlacedSignup {
+                signup: moved,
+                position: target,
+            };
+            written(store.write_signups(&change).await, placed)
+        })
+        .await
     }
 
     /// Removes a signup (the participant stays); everyone behind moves up by one.
@@ -428,7 +425,7 @@ impl Waitlists<'_> {
     ) -> Result<(), Error> {
         principal.require_secret()?;
         let store = &self.app.store;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        retry_on_conflict((), |()| async move {
             let waitlist = self.waitlist(principal, waitlist_id).await?;
             let signup = store
                 .get_signup(waitlist_id, signup_id)
@@ -449,13 +446,9 @@ impl Waitlists<'_> {
                 moved: None,
                 deleted: Some(signup),
             };
-            match store.write_signups(&change).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-        Err(StoreError::VersionConflict.into())
+            written(store.write_signups(&change).await, ())
+        })
+        .await
     }
 
     /// An event about this waitlist: ReferralLoop subscriptions filter and envelope by its id.

@@ -1,0 +1,92 @@
+//! Optimistic concurrency: a use case reads what it changes, decides, and writes on the condition that
+//! nothing changed meanwhile. When the store reports that something did, the whole try runs again
+//! from a fresh read. Every such loop in the core goes through [`retry_on_conflict`].
+
+use crate::error::{Error, StoreError};
+
+/// Tries before a request gives up with 409 `concurrent_update`. Contention ends quickly in
+/// practice: a repeated milestone or a re-read record usually has nothing left to write.
+pub(crate) const MAX_TRIES: usize = 64;
+
+/// What one try came to.
+pub(crate) enum Try<T, S = ()> {
+    /// Written (or nothing needed writing): the use case's result.
+    Done(T),
+    /// Lost a race: read again and redo, carrying `S` (what this try learnt) to the next one.
+    Again(S),
+}
+
+/// `Done(value)` when the write succeeded, `Again` when the store saw a concurrent change.
+pub(crate) fn written<T>(result: Result<(), StoreError>, value: T) -> Result<Try<T>, Error> {
+    match result {
+        Ok(()) => Ok(Try::Done(value)),
+        Err(StoreError::VersionConflict) => Ok(Try::Again(())),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Runs `attempt` from `state` until it is done or fails, at most [`MAX_TRIES`] times; each try
+/// gets the state the previous one handed on.
+pub(crate) async fn retry_on_conflict<S, T, Fut>(
+    mut state: S,
+    mut attempt: impl FnMut(S) -> Fut,
+) -> Result<T, Error>
+where
+    Fut: Future<Output = Result<Try<T, S>, Error>>,
+{
+    for _ in 0..MAX_TRIES {
+        match attempt(state).await? {
+            Try::Done(value) => return Ok(value),
+            Try::Again(next) => state = next,
+        }
+    }
+    Err(StoreError::VersionConflict.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_try_runs_again_after_each_conflict_until_done() {
+        let result = retry_on_conflict(1, |tries| async move {
+            Ok(if tries < 3 {
+                Try::Again(tries + 1)
+            } else {
+                Try::Done(tries)
+            })
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn endless_conflicts_end_in_a_concurrent_update_error() {
+        let tries = std::cell::Cell::new(0);
+        let result: Result<(), Error> = retry_on_conflict((), |()| {
+            tries.set(tries.get() + 1);
+            async { written(Err(StoreError::VersionConflict), ()) }
+        })
+        .await;
+        assert_eq!(tries.get(), MAX_TRIES);
+        assert!(matches!(
+            result,
+            Err(Error::Conflict {
+                code: "concurrent_update",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn other_store_errors_end_the_retries_at_once() {
+        let tries = std::cell::Cell::new(0);
+        let result: Result<(), Error> = retry_on_conflict((), |()| {
+            tries.set(tries.get() + 1);
+            async { written(Err(StoreError::NotFound), ()) }
+        })
+        .await;
+        assert_eq!(tries.get(), 1);
+        assert!(matches!(result, Err(Error::NotFound(_))));
+    }
+}
