@@ -9,12 +9,12 @@ use axum::Router;
 use chrono::TimeZone;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent};
-use refwire_core::clock::ManualClock;
 use refwire_core::config::Config;
-use refwire_core::dispatch::Dispatcher;
-use refwire_core::program::OperatorKey;
+use refwire_core::deliveries::Dispatcher;
+use refwire_core::programs::OperatorKey;
 use refwire_core::service::Refwire;
-use refwire_core::url_rules::TargetPolicy;
+use refwire_core::time::ManualClock;
+use refwire_core::webhooks::url_rules::TargetPolicy;
 use refwire_embedded::EmbeddedStore;
 use refwire_local::{LocalRuntime, Workers};
 use serde_json::{Value, json};
@@ -216,7 +216,7 @@ impl TestApp {
                 &self.program_id,
                 &ReferralQuery::default(),
                 10_000,
-                refwire_core::clock::Clock::now(self.clock.as_ref()),
+                refwire_core::time::Clock::now(self.clock.as_ref()),
             )
             .await
             .unwrap();
@@ -228,7 +228,7 @@ impl TestApp {
         })
     }
 
-    async fn store_program(&self) -> refwire_core::program::Program {
+    async fn store_program(&self) -> refwire_core::programs::Program {
         use refwire_core::ports::ProgramStore;
         self.store
             .get_program(&self.program_id)

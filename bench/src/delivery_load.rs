@@ -23,7 +23,7 @@ use axum::http::Uri;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use refwire_bench::{LocalServer, flag_values, print_latencies};
-use refwire_core::signing::{SigningKey, standard_signature_header};
+use refwire_core::deliveries::signing::{SigningKey, standard_signature_header};
 use serde::Deserialize;
 use serde_json::json;
 use std::process::ExitCode;

@@ -13,9 +13,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use refwire_aws::config::AwsSettings;
 use refwire_core::config::Config;
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::Dispatcher;
 use refwire_core::service::Refwire;
-use refwire_core::url_rules::TargetPolicy;
+use refwire_core::webhooks::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use refwire_tests::receiver::{Receiver, Reply};
 use refwire_tests::{ApiResponse, apigw_event, invoke_router, moto_config, moto_stack};
@@ -438,7 +438,7 @@ async fn the_serverless_pipeline_delivers_and_retries_through_sqs_and_scheduler(
         assert_eq!(request.header("x-webhook-event"), "referral.created");
         assert_eq!(
             request.header("x-webhook-signature"),
-            refwire_core::signing::legacy_hex_signature(&secret, &request.body)
+            refwire_core::deliveries::signing::legacy_hex_signature(&secret, &request.body)
         );
     }
     let delivery = stack

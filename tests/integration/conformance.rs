@@ -3,20 +3,20 @@
 
 use chrono::Duration;
 use refwire_core::StoreError;
-use refwire_core::delivery::{Delivery, DeliveryState, SendResult};
+use refwire_core::deliveries::retry::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
+use refwire_core::deliveries::signing::generate_signing_secret;
+use refwire_core::deliveries::{Delivery, DeliveryState, SendResult};
 use refwire_core::events::OutboxEvent;
 use refwire_core::ids::{Ids, RandomIds};
 use refwire_core::participants::{Participant, ParticipantKey, Source};
 use refwire_core::ports::{ReferralQuery, Store};
-use refwire_core::program::{KeyKind, Program, issue_key};
-use refwire_core::referral::{NewReferral, Referral, ReferralStatus};
-use refwire_core::retry::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
-use refwire_core::settings::ReferralSettings;
-use refwire_core::signing::generate_signing_secret;
+use refwire_core::programs::ReferralSettings;
+use refwire_core::programs::{KeyKind, Program, issue_key};
+use refwire_core::referrals::{NewReferral, Referral, ReferralStatus};
 use refwire_core::time::Timestamp;
-use refwire_core::url_rules::TargetPolicy;
 use refwire_core::waitlists::{Signup, SignupChange, Waitlist};
-use refwire_core::webhook::{EnvelopeStyle, Webhook, WebhookFields};
+use refwire_core::webhooks::url_rules::TargetPolicy;
+use refwire_core::webhooks::{EnvelopeStyle, Webhook, WebhookFields};
 use refwire_tests::start_time;
 use serde_json::json;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
-use refwire_core::delivery::delivery_id;
+use refwire_core::deliveries::delivery_id;
 use refwire_core::ports::DeliveryStore;
 use refwire_tests::TestApp;
 use serde_json::{Value, json};

@@ -169,7 +169,7 @@ async fn function_environment() -> (Vec<(String, String)>, String) {
         // As template.yaml deploys it: only the operator key's hash.
         (
             "REFWIRE_OPERATOR_KEY_SHA256",
-            refwire_core::program::OperatorKey::from_plaintext(
+            refwire_core::programs::OperatorKey::from_plaintext(
                 "rw_op_lambda-runtime-test-operator-key",
             )
             .hash()
@@ -278,20 +278,20 @@ async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
     let (environment, table) = function_environment().await;
     let store =
         refwire_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto_config().await), table);
-    let program = refwire_core::program::Program {
+    let program = refwire_core::programs::Program {
         id: "prg_sweep".into(),
         name: "sweep".into(),
-        settings: refwire_core::settings::ReferralSettings::default(),
+        settings: refwire_core::programs::ReferralSettings::default(),
         created_at: chrono::Utc::now(),
     };
     store.create_program(&program, &[]).await.unwrap();
     // Opened 31 days ago with the default 30-day expiry: lapsed a day ago.
     let opened = chrono::Utc::now() - chrono::Duration::days(31);
-    let request = refwire_core::referral::NewReferral {
+    let request = refwire_core::referrals::NewReferral {
         user_id: "user_123".into(),
         ..Default::default()
     };
-    let (referral, created) = refwire_core::referral::Referral::open(
+    let (referral, created) = refwire_core::referrals::Referral::open(
         request,
         &program.settings,
         "ref_sweep".into(),
@@ -322,7 +322,7 @@ async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
         .unwrap();
     assert_eq!(
         swept.status,
-        refwire_core::referral::ReferralStatus::Expired
+        refwire_core::referrals::ReferralStatus::Expired
     );
     let events: Vec<String> = store
         .list_events(&program.id, None, 10)

@@ -5,7 +5,7 @@
 use refwire_core::config::Config;
 use refwire_core::ids::RandomIds;
 use refwire_core::participants::NewParticipant;
-use refwire_core::program::KeyKind;
+use refwire_core::programs::KeyKind;
 use refwire_core::service::{Deps, Principal, Refwire};
 use refwire_tests::{Refusal, TestApp};
 use serde_json::{Value, json};
@@ -470,7 +470,7 @@ fn app_over(
     let deps = Deps {
         store,
         queue,
-        clock: Arc::new(refwire_core::clock::SystemClock),
+        clock: Arc::new(refwire_core::time::SystemClock),
         ids: Arc::new(RandomIds),
     };
     Arc::new(Refwire::new(deps, Config::default()))
@@ -482,7 +482,7 @@ async fn racing_joins_and_referrals_keep_one_total_order_on_the_embedded_store()
     let store = refwire_embedded::EmbeddedStore::open(&dir.path().join("race.db")).unwrap();
     let queue = refwire_embedded::EmbeddedQueue::new(
         store.clone(),
-        Arc::new(refwire_core::clock::SystemClock),
+        Arc::new(refwire_core::time::SystemClock),
     );
     racing_joins_and_referrals_keep_one_total_order(app_over(Arc::new(store), Arc::new(queue)))
         .await;

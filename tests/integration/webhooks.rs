@@ -3,8 +3,8 @@
 
 use base64::Engine;
 use chrono::Duration;
+use refwire_core::deliveries::signing::{legacy_hex_signature, verify_standard};
 use refwire_core::events::OutboxEvent;
-use refwire_core::signing::{legacy_hex_signature, verify_standard};
 use refwire_core::time;
 use refwire_tests::TestApp;
 use refwire_tests::receiver::{Receiver, Reply, refusing_url};
@@ -434,7 +434,7 @@ async fn manual_retry_and_recover_resend_failed_deliveries_once_each() {
 
 #[tokio::test]
 async fn redelivered_events_and_jobs_never_send_twice_after_success() {
-    use refwire_core::delivery::DeliveryJob;
+    use refwire_core::deliveries::DeliveryJob;
     use refwire_core::ports::JobQueue;
     let (t, receiver, webhook_id) =
         app_with_receiver(json!({"events": ["referral.created"]})).await;
@@ -468,7 +468,7 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
 
 /// An app whose receiver fails attempt 1 slowly (so that copies of its job overlap) and then
 /// succeeds, one retry a minute later, with the first attempt's delivery made and its job queued.
-async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::DeliveryJob) {
+async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::deliveries::DeliveryJob) {
     let (t, receiver, webhook_id) =
         app_with_receiver(json!({"events": ["referral.created"], "retry_schedule": [60]})).await;
     receiver.script([
@@ -481,7 +481,7 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::De
         .as_str()
         .unwrap()
         .to_string();
-    let job = refwire_core::delivery::DeliveryJob {
+    let job = refwire_core::deliveries::DeliveryJob {
         delivery_id,
         attempt: 1,
         webhook_id,
@@ -492,8 +492,8 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::delivery::De
 
 #[tokio::test]
 async fn two_copies_of_a_job_at_once_send_the_attempt_once_and_queue_one_retry() {
-    use refwire_core::delivery::Verdict;
-    use refwire_core::dispatch::JobOutcome;
+    use refwire_core::deliveries::JobOutcome;
+    use refwire_core::deliveries::Verdict;
     let (t, receiver, job) = a_failing_first_job().await;
     let (first, second) = tokio::join!(t.dispatcher.deliver(&job), t.dispatcher.deliver(&job));
     let mut outcomes = [first.unwrap(), second.unwrap()];
@@ -1214,7 +1214,7 @@ async fn events_and_finished_delivery_logs_are_purged_after_the_retention_period
     t.create_referral("user_new").await;
     t.pump().await;
 
-    let cutoff = refwire_core::clock::Clock::now(t.clock.as_ref()) - Duration::days(30);
+    let cutoff = refwire_core::time::Clock::now(t.clock.as_ref()) - Duration::days(30);
     assert_eq!(
         t.store.purge_before(cutoff).await.unwrap(),
         2,

@@ -16,7 +16,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use refwire_core::program::KeyKind;
+use refwire_core::programs::KeyKind;
 use refwire_core::service::Principal;
 
 /// The routes a publishable key may call (`*` is one path segment). Secret-only routes that share

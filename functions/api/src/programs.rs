@@ -7,8 +7,8 @@ use crate::openapi::{OperatorUnauthorized, PayloadTooLarge, Unavailable};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use refwire_core::program::KeyKind;
-use refwire_core::settings::{ReferralSettings, SettingsUpdate};
+use refwire_core::programs::KeyKind;
+use refwire_core::programs::{ReferralSettings, SettingsUpdate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -2,8 +2,8 @@
 //! is also its schema in the OpenAPI description.
 
 use refwire_core::participants::{Participant, Source};
-use refwire_core::referral::{MilestoneEntry, Referral, ReferralStatus};
-use refwire_core::settings::{RewardType, RewardValue};
+use refwire_core::programs::{RewardType, RewardValue};
+use refwire_core::referrals::{MilestoneEntry, Referral, ReferralStatus};
 use refwire_core::time::{self, Timestamp, TimestampSchema};
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -10,12 +10,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use refwire_core::delivery::{Attempt, Delivery, DeliveryState};
+use refwire_core::deliveries::outgoing::OutgoingRequest;
+use refwire_core::deliveries::{Attempt, Delivery, DeliveryState};
 use refwire_core::events::Envelope;
-use refwire_core::outgoing::OutgoingRequest;
-use refwire_core::settings::not_null;
+use refwire_core::programs::not_null;
 use refwire_core::time::{self, Timestamp, TimestampSchema};
-use refwire_core::webhook::{
+use refwire_core::webhooks::{
     EnvelopeStyle, FieldMap, HttpMethod, PayloadFormat, Webhook, WebhookFields,
 };
 use refwire_core::whole::{self, Whole};

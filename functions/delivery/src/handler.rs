@@ -6,8 +6,8 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use refwire_core::ErrorChain;
-use refwire_core::delivery::DeliveryJob;
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::DeliveryJob;
+use refwire_core::deliveries::Dispatcher;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

@@ -14,7 +14,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use refwire_aws::dynamo::outbox_event_from_image;
 use refwire_core::ErrorChain;
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::Dispatcher;
 
 pub async fn handle(dispatcher: &Dispatcher, batch: Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();

@@ -1,7 +1,8 @@
 //! First-start state kept in the data file's meta table: the operator key's hash and the default program.
 
-use refwire_core::program::OperatorKey;
-use refwire_core::service::{CreatedProgram, Refwire};
+use refwire_core::programs::CreatedProgram;
+use refwire_core::programs::OperatorKey;
+use refwire_core::service::Refwire;
 use refwire_embedded::EmbeddedStore;
 
 const OPERATOR_KEY_HASH: &str = "operator_key_sha256";

@@ -5,11 +5,11 @@ pub mod workers;
 
 pub use workers::Workers;
 
-use refwire_core::clock::Clock;
 use refwire_core::config::Config;
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::service::{Deps, Refwire};
+use refwire_core::time::Clock;
 use refwire_embedded::{EmbeddedQueue, EmbeddedStore};
 use refwire_sender::HttpSender;
 use std::sync::Arc;

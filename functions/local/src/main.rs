@@ -8,10 +8,10 @@ mod options;
 mod serve;
 
 use refwire_core::ErrorChain;
-use refwire_core::clock::SystemClock;
 use refwire_core::config::Config;
 use refwire_core::service::Refwire;
-use refwire_core::url_rules::TargetPolicy;
+use refwire_core::time::SystemClock;
+use refwire_core::webhooks::url_rules::TargetPolicy;
 use refwire_embedded::EmbeddedStore;
 use refwire_local::LocalRuntime;
 use std::sync::Arc;

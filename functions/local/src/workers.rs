@@ -2,7 +2,7 @@
 //! stream and the jobs table plays SQS. Each pass is a plain function (tests drive them step by
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::Dispatcher;
 use refwire_core::{Error, ErrorChain};
 use refwire_embedded::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use std::sync::Arc;

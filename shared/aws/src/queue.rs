@@ -7,9 +7,9 @@ use aws_sdk_scheduler::types::{
 };
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use refwire_core::StoreError;
-use refwire_core::clock::Clock;
-use refwire_core::delivery::DeliveryJob;
+use refwire_core::deliveries::DeliveryJob;
 use refwire_core::ports::JobQueue;
+use refwire_core::time::Clock;
 use std::sync::Arc;
 
 /// The longest delay SQS itself can hold a message for.

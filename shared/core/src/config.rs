@@ -1,8 +1,8 @@
 //! Deployment choices, and the one loader that reads them from the environment for every runtime
 //! (the Lambda functions and refwire-local).
 
-use crate::program::OperatorKey;
-use crate::url_rules::TargetPolicy;
+use crate::programs::OperatorKey;
+use crate::webhooks::url_rules::TargetPolicy;
 
 /// Deployment choices.
 #[derive(Clone)]

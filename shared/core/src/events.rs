@@ -1,5 +1,8 @@
-//! Outbox events: written in the same transaction as the change that caused them, delivered later.
+//! Outbox events: written in the same transaction as the change that caused them, delivered later;
+//! and the use cases that read them back (the program's feed, a referral's events).
 
+use crate::error::Error;
+use crate::service::{MAX_PAGE_LIMIT, Principal, Refwire, page_limit};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +113,55 @@ impl OutboxEvent {
     pub fn envelope_json(&self) -> String {
         // Serialising borrowed strings, a timestamp and a Value into a String cannot fail.
         serde_json::to_string(&self.envelope()).unwrap_or_default()
+    }
+}
+
+impl Refwire {
+    pub async fn list_events(
+        &self,
+        principal: &Principal,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<OutboxEvent>, Error> {
+        principal.require_secret()?;
+        let limit = page_limit(limit)?;
+        // The embedded store finds the place by the event's sequence number, so `after` must name
+        // an event of the program that is still kept; otherwise the whole outbox would be replayed.
+        if let Some(after) = after {
+            let kept = self
+                .store
+                .get_event(after)
+                .await?
+                .is_some_and(|event| event.program_id == principal.program_id);
+            if !kept {
+                return Err(Error::validation(
+                    "after",
+                    "must be the id of an event of this program (events are kept 30 days)",
+                ));
+            }
+        }
+        Ok(self
+            .store
+            .list_events(&principal.program_id, after, limit)
+            .await?)
+    }
+
+    /// The events a referral caused, oldest first (a referral's lifecycle has a few dozen at most).
+    pub async fn referral_events(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<OutboxEvent>, Error> {
+        principal.require_secret()?;
+        let referral = self.get_referral(principal, code).await?;
+        Ok(self
+            .store
+            .referral_events(
+                &principal.program_id,
+                &referral.referral_code,
+                MAX_PAGE_LIMIT,
+            )
+            .await?)
     }
 }
 

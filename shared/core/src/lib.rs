@@ -3,30 +3,24 @@
 //! Adapters (`shared/embedded`, later `shared/aws`) implement the port traits in [`ports`];
 //! the HTTP layer calls [`service::Refwire`]. No AWS SDK and no SQL may appear in this crate.
 
-pub mod clock;
+// Features, each with its model and its use cases.
+pub mod deliveries;
+pub mod events;
+pub mod participants;
+pub mod programs;
+pub mod referrals;
+pub mod waitlists;
+pub mod webhooks;
+
+// What the features share.
 pub mod config;
 mod conflicts;
-pub mod delivery;
-pub mod dispatch;
 pub mod error;
-pub mod events;
 pub mod ids;
 pub mod js_json;
-pub mod outgoing;
-pub mod participants;
 pub mod ports;
-pub mod program;
-pub mod referral;
-pub mod retry;
 pub mod service;
-pub mod sessions;
-pub mod settings;
-pub mod signing;
 pub mod time;
-pub mod url_rules;
-pub mod waitlists;
-pub mod webhook;
-pub mod webhooks;
 pub mod whole;
 
 pub use error::{Error, ErrorChain, StoreError, StoreFailure};

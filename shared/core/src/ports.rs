@@ -1,17 +1,17 @@
 //! Port traits: what the use cases need from storage. Each adapter (SQLite, DynamoDB) implements them
 //! and must pass the same conformance suite (`tests/integration/conformance.rs`).
 
-use crate::delivery::{Delivery, DeliveryJob, DeliveryState, SendResult};
+use crate::deliveries::outgoing::OutgoingRequest;
+use crate::deliveries::{Delivery, DeliveryJob, DeliveryState, SendResult};
 use crate::error::StoreError;
 use crate::events::OutboxEvent;
-use crate::outgoing::OutgoingRequest;
 use crate::participants::{Participant, ParticipantKey};
-use crate::program::{ApiKeyRecord, Program};
-use crate::referral::{Referral, ReferralStatus};
-use crate::settings::ReferralSettings;
+use crate::programs::ReferralSettings;
+use crate::programs::{ApiKeyRecord, Program};
+use crate::referrals::{Referral, ReferralStatus};
 use crate::time::Timestamp;
 use crate::waitlists::{Signup, SignupChange, Waitlist};
-use crate::webhook::Webhook;
+use crate::webhooks::Webhook;
 use async_trait::async_trait;
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
-//! Timestamps: UTC with millisecond precision, written as `2026-04-08T14:30:00.000Z` everywhere
-//! (API, events, storage) so every runtime formats them identically.
+//! Time: timestamps (UTC with millisecond precision, written as `2026-04-08T14:30:00.000Z`
+//! everywhere — API, events, storage — so every runtime formats them identically) and the clock port.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::Mutex;
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -77,6 +78,46 @@ pub mod millis_option {
                     .ok_or_else(|| D::Error::custom("expected an RFC 3339 timestamp"))
             })
             .transpose()
+    }
+}
+
+// --- the clock port: use cases never read the system time directly, so tests can move time ---
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// A clock that only moves when told to: for tests of expiry and retry schedules.
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock(Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
-use refwire_core::delivery::{Delivery, DeliveryState};
+use refwire_core::deliveries::{Delivery, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
 use refwire_core::time::Timestamp;
 use rusqlite::params;

@@ -2,9 +2,9 @@
 
 use crate::{EmbeddedStore, unavailable};
 use refwire_core::StoreError;
-use refwire_core::clock::Clock;
-use refwire_core::delivery::DeliveryJob;
+use refwire_core::deliveries::DeliveryJob;
 use refwire_core::ports::JobQueue;
+use refwire_core::time::Clock;
 use rusqlite::params;
 use std::sync::Arc;
 use std::time::Duration;

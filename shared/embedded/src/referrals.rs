@@ -6,7 +6,7 @@ use refwire_core::events::OutboxEvent;
 use refwire_core::ports::{
     ReferralCounts, ReferralPage, ReferralQuery, ReferralStore, ReferrerTally,
 };
-use refwire_core::referral::Referral;
+use refwire_core::referrals::Referral;
 use refwire_core::time::Timestamp;
 use rusqlite::{ErrorCode, OptionalExtension, params};
 

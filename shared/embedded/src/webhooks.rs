@@ -4,7 +4,7 @@ use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::ports::WebhookStore;
-use refwire_core::webhook::Webhook;
+use refwire_core::webhooks::Webhook;
 use rusqlite::{OptionalExtension, params};
 
 #[async_trait::async_trait]

@@ -3,12 +3,12 @@
 
 use refwire_aws::config::{AwsSettings, sdk_config};
 use refwire_aws::{DynamoStore, SqsJobQueue};
-use refwire_core::clock::SystemClock;
 use refwire_core::config::Config;
-use refwire_core::dispatch::Dispatcher;
+use refwire_core::deliveries::Dispatcher;
 use refwire_core::ids::RandomIds;
 use refwire_core::service::Deps;
-use refwire_core::url_rules::TargetPolicy;
+use refwire_core::time::SystemClock;
+use refwire_core::webhooks::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use std::sync::Arc;
 

@@ -6,11 +6,11 @@
 //! - Redirects are never followed: a 3xx is a failed attempt.
 //! - The whole attempt (connect, send, response head, excerpt) runs under the webhook's timeout.
 
-use refwire_core::delivery::{RESPONSE_EXCERPT_BYTES, SendResult};
-use refwire_core::outgoing::{OutgoingRequest, USER_AGENT};
+use refwire_core::deliveries::outgoing::{OutgoingRequest, USER_AGENT};
+use refwire_core::deliveries::{RESPONSE_EXCERPT_BYTES, SendResult};
 use refwire_core::ports::Sender;
-use refwire_core::url_rules::{TargetPolicy, check_resolved_address};
-use refwire_core::webhook::HttpMethod;
+use refwire_core::webhooks::HttpMethod;
+use refwire_core::webhooks::url_rules::{TargetPolicy, check_resolved_address};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::error::Error as StdError;
 use std::net::SocketAddr;

@@ -24,7 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cookie::{Cookie, SameSite};
 use refwire_core::Error;
-use refwire_core::sessions::{DashboardSession, SESSION_LIFETIME};
+use refwire_core::programs::sessions::{DashboardSession, SESSION_LIFETIME};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 

@@ -5,7 +5,7 @@ use super::webhooks::webhook_pk;
 use super::{DynamoStore, Index, Record, SortRange, Step, millis_key};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use refwire_core::StoreError;
-use refwire_core::delivery::{Delivery, DeliveryState};
+use refwire_core::deliveries::{Delivery, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
 use refwire_core::time::Timestamp;
 

@@ -12,7 +12,7 @@ use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::participants::{Participant, ParticipantKey, email_key};
 use refwire_core::ports::{ParticipantPage, ParticipantStore};
-use refwire_core::program::ApiKeyRecord;
+use refwire_core::programs::ApiKeyRecord;
 
 const PARTICIPANT: &str = "PARTICIPANT";
 const EMAIL: &str = "PEMAIL";

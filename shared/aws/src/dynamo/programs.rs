@@ -4,8 +4,8 @@ use super::{DynamoStore, Record, Step, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 use refwire_core::StoreError;
 use refwire_core::ports::ProgramStore;
-use refwire_core::program::{ApiKeyRecord, Program};
-use refwire_core::settings::ReferralSettings;
+use refwire_core::programs::ReferralSettings;
+use refwire_core::programs::{ApiKeyRecord, Program};
 
 pub(super) fn program_pk(program_id: &str) -> String {
     format!("PROGRAM#{program_id}")

@@ -14,7 +14,7 @@ use refwire_core::events::OutboxEvent;
 use refwire_core::ports::{
     ReferralCounts, ReferralPage, ReferralQuery, ReferralStore, ReferrerTally,
 };
-use refwire_core::referral::{Referral, ReferralStatus};
+use refwire_core::referrals::{Referral, ReferralStatus};
 use refwire_core::time::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 

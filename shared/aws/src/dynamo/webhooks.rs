@@ -5,7 +5,7 @@ use super::{DynamoStore, Index, Record, SortRange, Step};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::ports::WebhookStore;
-use refwire_core::webhook::Webhook;
+use refwire_core::webhooks::Webhook;
 
 pub(super) fn webhook_pk(webhook_id: &str) -> String {
     format!("WEBHOOK#{webhook_id}")

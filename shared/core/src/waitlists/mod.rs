@@ -16,7 +16,7 @@ use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
 use crate::participants::NewParticipant;
-use crate::referral::Change;
+use crate::referrals::Change;
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@
 //! HMAC: a page may show it, since it cannot be turned back into the cookie.
 
 use crate::error::Error;
-use crate::program::{ApiKeyRecord, KeyKind};
+use crate::programs::{ApiKeyRecord, KeyKind};
 use crate::service::{Principal, Refwire};
 use crate::time::Timestamp;
 use base64::Engine;

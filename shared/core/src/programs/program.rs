@@ -3,7 +3,7 @@
 //! A key reads `rw_sec_<key id>_<secret>` (or `rw_pub_...`). Only its SHA-256 is stored; it is found by
 //! its key id and its hash compared in constant time, so neither the store nor timing reveals a key.
 
-use crate::settings::ReferralSettings;
+use crate::programs::ReferralSettings;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::events;
 use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::participants::ParticipantSummary;
-use crate::settings::{ReferralSettings, RewardType, RewardValue};
+use crate::programs::{ReferralSettings, RewardType, RewardValue};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

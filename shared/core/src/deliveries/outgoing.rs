@@ -1,10 +1,10 @@
 //! The exact HTTP request a delivery attempt sends: body bytes, URL and headers, signed.
 
+use crate::deliveries::signing::{SigningKey, legacy_hex_signature, standard_signature_header};
 use crate::events::OutboxEvent;
 use crate::js_json;
-use crate::signing::{SigningKey, legacy_hex_signature, standard_signature_header};
 use crate::time::{self, Timestamp};
-use crate::webhook::{EnvelopeStyle, HttpMethod, PayloadFormat, Webhook};
+use crate::webhooks::{EnvelopeStyle, HttpMethod, PayloadFormat, Webhook};
 use serde_json::{Map, Value};
 
 pub const USER_AGENT: &str = concat!("Refwire/", env!("CARGO_PKG_VERSION"));
@@ -177,10 +177,10 @@ fn form_encode(event: &OutboxEvent, data: &Value, with_envelope: bool) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retry::DEFAULT_RETRY_SCHEDULE;
-    use crate::signing::{generate_signing_secret, verify_standard};
-    use crate::url_rules::TargetPolicy;
-    use crate::webhook::WebhookFields;
+    use crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE;
+    use crate::deliveries::signing::{generate_signing_secret, verify_standard};
+    use crate::webhooks::WebhookFields;
+    use crate::webhooks::url_rules::TargetPolicy;
     use chrono::{Duration, TimeZone};
 
     fn start() -> Timestamp {

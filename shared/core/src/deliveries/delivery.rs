@@ -1,7 +1,7 @@
 //! Deliveries: one per (event, webhook), with every attempt recorded, and the pure decisions of what
 //! an attempt's result means for the delivery and its webhook.
 
-use crate::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
+use crate::deliveries::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -1,18 +1,22 @@
 //! Webhook use cases: endpoint management, the delivery log, resends and custom events.
 
+pub mod url_rules;
+mod webhook;
+
+pub use webhook::*;
+
 use crate::conflicts::{retry_on_conflict, written};
-use crate::delivery::{Delivery, DeliveryState};
+use crate::deliveries::outgoing::{OutgoingRequest, build_request};
+use crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE;
+use crate::deliveries::signing::generate_signing_secret;
+use crate::deliveries::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
 use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
-use crate::outgoing::{OutgoingRequest, build_request};
 use crate::ports::DeliveryPage;
-use crate::referral::Change;
-use crate::retry::DEFAULT_RETRY_SCHEDULE;
+use crate::referrals::Change;
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
-use crate::signing::generate_signing_secret;
 use crate::time::Timestamp;
-use crate::webhook::{EnvelopeStyle, Webhook, WebhookFields, is_valid_event_name};
 use crate::whole::Whole;
 use serde_json::{Value, json};
 

@@ -11,10 +11,10 @@ use crate::error::{Error, StoreError};
 use crate::events;
 use crate::ids::{is_prefixed_ulid, normalize_code};
 use crate::ports::ParticipantPage;
-use crate::program::{KeyKind, issue_key};
-use crate::referral::{Change, NewReferral, Referral, validate_user_id};
+use crate::programs::ReferralSettings;
+use crate::programs::{KeyKind, issue_key};
+use crate::referrals::{Change, NewReferral, Referral, validate_user_id};
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
-use crate::settings::ReferralSettings;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -745,9 +745,9 @@ mod tests {
     /// query string), made from a participant.created event with the same people in it.
     #[test]
     fn a_field_map_reproduces_referral_factorys_outbound_example() {
-        use crate::outgoing::build_request;
-        use crate::url_rules::TargetPolicy;
-        use crate::webhook::{EnvelopeStyle, HttpMethod, Webhook, WebhookFields};
+        use crate::deliveries::outgoing::build_request;
+        use crate::webhooks::url_rules::TargetPolicy;
+        use crate::webhooks::{EnvelopeStyle, HttpMethod, Webhook, WebhookFields};
         use chrono::TimeZone;
         const EXAMPLE: &str = "referrer_id=261470&referrer_code=zgLAYb&referrer_first_name=Jessica&referrer_email=support%2Bjessica%40referral-factory.com&id=261471&code=zruTPh&first_name=Byron&email=support%2Bbyron%40referral-factory.com&url=https%3A%2F%2Fwebhooks.referral-factory.com%2FzruTPh%2Fjoin&source=Referred&date=2022-06-09&referrals_count=0&campaign_id=4815";
         let joined = chrono::Utc.with_ymd_and_hms(2022, 6, 9, 12, 0, 0).unwrap();
@@ -804,9 +804,9 @@ mod tests {
             fields,
             "wh_1".into(),
             "prg_1".into(),
-            crate::signing::generate_signing_secret(),
+            crate::deliveries::signing::generate_signing_secret(),
             EnvelopeStyle::Refwire,
-            crate::retry::DEFAULT_RETRY_SCHEDULE.to_vec(),
+            crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE.to_vec(),
             TargetPolicy::Strict,
             joined,
         )

@@ -1,17 +1,23 @@
 //! Fan-out and delivery: the decisions both runtimes share. The Lambda functions and refwire-local's
 //! workers only feed events and jobs in and move the resulting requests.
 
+mod delivery;
+pub mod outgoing;
+pub mod retry;
+pub mod signing;
+
+pub use delivery::*;
+
 use crate::config::Config;
 use crate::conflicts::{Try, retry_on_conflict};
-use crate::delivery::{Delivery, DeliveryJob, SendResult, Verdict};
+use crate::deliveries::outgoing::build_request;
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
-use crate::outgoing::build_request;
 use crate::ports::Sender;
 use crate::service::Deps;
 use crate::time::Timestamp;
-use crate::url_rules::check_target_url;
-use crate::webhook::{BREAKER_MIN_INTERVAL, Webhook};
+use crate::webhooks::url_rules::check_target_url;
+use crate::webhooks::{BREAKER_MIN_INTERVAL, Webhook};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! Webhook endpoints: what a program subscribes, where to, and how deliveries are shaped.
 
+use crate::deliveries::retry::RetrySchedule;
 use crate::error::Error;
 use crate::events::OutboxEvent;
-use crate::retry::RetrySchedule;
-use crate::settings::not_null;
+use crate::programs::not_null;
 use crate::time::{self, Timestamp};
-use crate::url_rules::{TargetPolicy, check_target_url};
+use crate::webhooks::url_rules::{TargetPolicy, check_target_url};
 use crate::whole::Whole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -228,7 +228,7 @@ pub struct WebhookFields {
     #[schema(value_type = u32, minimum = 1, maximum = 30, default = 10)]
     pub timeout_seconds: Option<Whole<u32>>,
     /// At most this many attempts start per second; `null` removes the limit.
-    #[serde(default, deserialize_with = "crate::settings::present")]
+    #[serde(default, deserialize_with = "crate::programs::present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit: Option<Option<Whole<u32>>>,
     /// Delays in seconds between attempts, after the first attempt: 1-10 delays of 1-86400 seconds.
@@ -246,7 +246,7 @@ pub struct WebhookFields {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = PayloadFormat, default = "json")]
     pub format: Option<PayloadFormat>,
-    #[serde(default, deserialize_with = "crate::settings::present")]
+    #[serde(default, deserialize_with = "crate::programs::present")]
     pub field_map: Option<Option<FieldMap>>,
     /// Static fields added to every payload (at most 50).
     #[serde(default, deserialize_with = "not_null")]
