@@ -91,18 +91,35 @@ async fn a_declared_body_over_256_kb_is_refused_before_it_is_sent() {
     assert_json_error(&answer, 413, "payload_too_large");
 }
 
-/// A request hyper cannot parse is answered by hyper itself, before any Refwire code runs, with a
-/// body-less 400 (hyper 1.x has no hook for it); the test pins the status and that it answers.
 #[tokio::test]
-async fn a_request_hyper_cannot_parse_gets_400() {
+async fn a_request_that_is_not_http_gets_a_json_400() {
     let (_dir, local) = start(&[]);
     for malformed in [
         &b"NOT HTTP AT ALL\r\n\r\n"[..],
         b"POST /v1/events HTTP/1.1\r\nHost: refwire\r\nContent-Length: lots\r\n\r\n",
     ] {
         let answer = exchange(&local, malformed).await.unwrap();
-        assert_eq!(answer.status, 400, "{answer:?}");
+        assert_json_error(&answer, 400, "malformed_request");
     }
+    // After a good request on the same connection: its answer, then the JSON 400.
+    let address = local.base_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: refwire\r\n\r\nGARBAGE\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(ANSWER_BOUND, stream.read_to_end(&mut received))
+        .await
+        .unwrap()
+        .unwrap();
+    let received = String::from_utf8(received).unwrap();
+    let (good, bad) = received.split_once("}HTTP/1.1 ").unwrap();
+    assert!(good.starts_with("HTTP/1.1 200 OK"), "{received}");
+    let (head, body) = bad.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("400 Bad Request"), "{received}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["code"], "malformed_request");
 }
 
 #[tokio::test]

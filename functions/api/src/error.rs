@@ -65,7 +65,8 @@ impl From<Error> for ApiError {
 /// `already_referred`, `referee_mismatch`, `referrals_disabled`, `not_referred`,
 /// `participant_mismatch`, `waitlist_gap_full`, `webhook_inactive`, `delivery_in_progress`,
 /// `concurrent_update` (409), `payload_too_large` (413), `uri_too_long` (414), `headers_too_large`
-/// (431), `unavailable` (503).
+/// (431), `unavailable` (503); refwire-local also answers `malformed_request` (400) to a request
+/// that is not HTTP/1.1 at all.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Error, example = json!({"error": {"code": "validation_failed", "message": "unknown milestone \"paid\"; configured milestones: signed_up, first_purchase, completed", "field": "milestone"}}))]
 pub struct ErrorBody {
@@ -84,15 +85,29 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON error body, for a server that must write the response itself.
+    pub fn body(self) -> Vec<u8> {
+        serde_json::to_vec(&self.into_body()).unwrap_or_default()
+    }
+
+    fn into_body(self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
                 field: self.field,
             },
-        };
-        (self.status, Json(body)).into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.into_body())).into_response()
     }
 }

@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod options;
+mod parse_errors;
 mod serve;
 
 use refwire_core::ErrorChain;

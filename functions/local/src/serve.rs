@@ -3,6 +3,7 @@
 //! hold a connection, and a task, for as long as it likes.
 
 use crate::options::Options;
+use crate::parse_errors::JsonParseErrors;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -41,7 +42,7 @@ pub async fn serve(listener: TcpListener, router: Router, options: &Options) {
             _ = &mut shutdown => break,
         };
         let connection = http.serve_connection(
-            TokioIo::new(stream),
+            TokioIo::new(JsonParseErrors::new(stream)),
             TowerToHyperService::new(service.clone()),
         );
         let connection = graceful.watch(connection);
