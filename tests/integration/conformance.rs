@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use refwire_core::StoreError;
-use refwire_core::deliveries::retry::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
+use refwire_core::deliveries::retry::RetrySchedule;
 use refwire_core::deliveries::signing::generate_signing_secret;
 use refwire_core::deliveries::{Delivery, DeliveryState, SendResult};
 use refwire_core::events::OutboxEvent;
@@ -500,7 +500,7 @@ fn webhook(program: &Program, name: &str) -> Webhook {
         program.id.clone(),
         generate_signing_secret(),
         EnvelopeStyle::Refwire,
-        DEFAULT_RETRY_SCHEDULE.to_vec(),
+        RetrySchedule::default(),
         TargetPolicy::Strict,
         start_time(),
     )

@@ -83,7 +83,7 @@ impl From<Webhook> for WebhookView {
             active: webhook.active,
             timeout_seconds: webhook.timeout_seconds,
             rate_limit: webhook.rate_limit,
-            retry_schedule: webhook.retry_schedule,
+            retry_schedule: webhook.retry_schedule.into(),
             headers: webhook.headers,
             method: webhook.method,
             format: webhook.format,

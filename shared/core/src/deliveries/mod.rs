@@ -157,7 +157,7 @@ impl Dispatcher {
 
         let result = self.attempt(&webhook, &event, job.attempt).await;
         let now = self.deps.clock.now();
-        let verdict = delivery.record_attempt(result, &webhook.schedule(), now);
+        let verdict = delivery.record_attempt(result, &webhook.retry_schedule, now);
         delivery.version += 1;
         if let Verdict::RetryIn { seconds } = verdict {
             // Queue before recording: a crash in between re-sends this attempt rather than losing the next.

@@ -177,7 +177,7 @@ fn form_encode(event: &OutboxEvent, data: &Value, with_envelope: bool) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE;
+    use crate::deliveries::retry::RetrySchedule;
     use crate::deliveries::signing::{generate_signing_secret, verify_standard};
     use crate::webhooks::WebhookFields;
     use crate::webhooks::url_rules::TargetPolicy;
@@ -200,7 +200,7 @@ mod tests {
             "prg_1".into(),
             generate_signing_secret(),
             envelope,
-            DEFAULT_RETRY_SCHEDULE.to_vec(),
+            RetrySchedule::default(),
             TargetPolicy::Strict,
             start(),
         )

@@ -1,5 +1,7 @@
 //! Retry math: what an HTTP result means and when the next attempt is due. No I/O, no clock.
 
+use serde::{Deserialize, Serialize};
+
 /// Attempt 1 now, then +1 min, +5 min, +30 min: four attempts, then the delivery has failed.
 pub const DEFAULT_RETRY_SCHEDULE: [u32; 3] = [60, 300, 1800];
 /// A receiver's `Retry-After` is honoured up to this many seconds.
@@ -7,7 +9,10 @@ pub const MAX_RETRY_AFTER_SECONDS: u32 = 3600;
 const MAX_SCHEDULE_ENTRIES: usize = 10;
 const MAX_SCHEDULE_DELAY_SECONDS: u32 = 86_400;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A webhook's delays between attempts, in seconds: 1-10 of them, each 1 s to a day. Valid by
+/// construction (also when read back from a store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u32>", into = "Vec<u32>")]
 pub struct RetrySchedule(Vec<u32>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +37,16 @@ impl RetrySchedule {
         Ok(RetrySchedule(delays))
     }
 
+    /// A schedule written in the code, known to be valid.
+    pub(crate) fn of(delays: &[u32]) -> Self {
+        debug_assert!(RetrySchedule::new(delays.to_vec()).is_ok());
+        RetrySchedule(delays.to_vec())
+    }
+
+    pub fn delays(&self) -> &[u32] {
+        &self.0
+    }
+
     /// The first attempt plus one per delay.
     pub fn max_attempts(&self) -> u32 {
         self.0.len() as u32 + 1
@@ -40,7 +55,21 @@ impl RetrySchedule {
 
 impl Default for RetrySchedule {
     fn default() -> Self {
-        RetrySchedule(DEFAULT_RETRY_SCHEDULE.to_vec())
+        RetrySchedule::of(&DEFAULT_RETRY_SCHEDULE)
+    }
+}
+
+impl TryFrom<Vec<u32>> for RetrySchedule {
+    type Error = RetryScheduleError;
+
+    fn try_from(delays: Vec<u32>) -> Result<Self, Self::Error> {
+        RetrySchedule::new(delays)
+    }
+}
+
+impl From<RetrySchedule> for Vec<u32> {
+    fn from(schedule: RetrySchedule) -> Self {
+        schedule.0
     }
 }
 

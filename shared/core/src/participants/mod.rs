@@ -806,7 +806,7 @@ mod tests {
             "prg_1".into(),
             crate::deliveries::signing::generate_signing_secret(),
             EnvelopeStyle::Refwire,
-            crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE.to_vec(),
+            crate::deliveries::retry::RetrySchedule::default(),
             TargetPolicy::Strict,
             joined,
         )

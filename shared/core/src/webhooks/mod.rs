@@ -7,7 +7,7 @@ pub use webhook::*;
 
 use crate::conflicts::{retry_on_conflict, written};
 use crate::deliveries::outgoing::{OutgoingRequest, build_request};
-use crate::deliveries::retry::DEFAULT_RETRY_SCHEDULE;
+use crate::deliveries::retry::RetrySchedule;
 use crate::deliveries::signing::generate_signing_secret;
 use crate::deliveries::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
@@ -39,7 +39,7 @@ impl Refwire {
             "wh",
             fields,
             EnvelopeStyle::Refwire,
-            DEFAULT_RETRY_SCHEDULE.to_vec(),
+            RetrySchedule::default(),
         )
         .await
     }
@@ -66,7 +66,7 @@ impl Refwire {
             "sub",
             fields,
             envelope,
-            REFERRAL_LOOP_RETRY_SCHEDULE.to_vec(),
+            RetrySchedule::of(&REFERRAL_LOOP_RETRY_SCHEDULE),
         )
         .await
         .map_err(|err| match err {
@@ -88,7 +88,7 @@ impl Refwire {
         id_prefix: &str,
         fields: WebhookFields,
         envelope: EnvelopeStyle,
-        default_schedule: Vec<u32>,
+        default_schedule: RetrySchedule,
     ) -> Result<Webhook, Error> {
         principal.require_secret()?;
         let webhook = Webhook::create(

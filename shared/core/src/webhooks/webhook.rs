@@ -165,7 +165,7 @@ pub struct Webhook {
     /// At most this many attempts start per second (`None`: no limit); the rest wait their turn.
     #[serde(default)]
     pub rate_limit: Option<u32>,
-    pub retry_schedule: Vec<u32>,
+    pub retry_schedule: RetrySchedule,
     pub headers: BTreeMap<String, String>,
     pub method: HttpMethod,
     pub format: PayloadFormat,
@@ -263,7 +263,7 @@ impl Webhook {
         program_id: String,
         secret: String,
         envelope: EnvelopeStyle,
-        default_schedule: Vec<u32>,
+        default_schedule: RetrySchedule,
         policy: TargetPolicy,
         now: Timestamp,
     ) -> Result<Webhook, Error> {
@@ -331,7 +331,9 @@ impl Webhook {
             next.rate_limit = rate_limit.map(|Whole(limit)| limit);
         }
         if let Some(schedule) = fields.retry_schedule {
-            next.retry_schedule = schedule.into_iter().map(|Whole(delay)| delay).collect();
+            next.retry_schedule =
+                RetrySchedule::new(schedule.into_iter().map(|Whole(delay)| delay).collect())
+                    .map_err(|err| Error::validation("retry_schedule", err.to_string()))?;
         }
         if let Some(headers) = fields.headers {
             next.headers = headers;
@@ -393,8 +395,6 @@ impl Webhook {
                 ),
             ));
         }
-        RetrySchedule::new(self.retry_schedule.clone())
-            .map_err(|err| Error::validation("retry_schedule", err.to_string()))?;
         validate_headers(&self.headers)?;
         if let EnvelopeStyle::ReferralLoop {
             waitlist_id: Some(waitlist_id),
@@ -471,10 +471,6 @@ impl Webhook {
         let interval = (failing_for / 2).clamp(BREAKER_MIN_INTERVAL, BREAKER_MAX_INTERVAL);
         self.next_probe_at = Some(now + interval);
         self.probe_delivery = Some(delivery_id.to_string());
-    }
-
-    pub fn schedule(&self) -> RetrySchedule {
-        RetrySchedule::new(self.retry_schedule.clone()).unwrap_or_default()
     }
 
     /// The secrets that sign the Standard Webhooks header now: the current one, then a rotated-out
@@ -636,7 +632,7 @@ mod tests {
             EnvelopeStyle::ReferralLoop {
                 waitlist_id: waitlist_id.map(String::from),
             },
-            vec![60],
+            RetrySchedule::of(&[60]),
             TargetPolicy::Strict,
             chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
         )
