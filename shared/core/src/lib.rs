@@ -4,6 +4,7 @@
 //! the HTTP layer calls [`service::Refwire`]. No AWS SDK and no SQL may appear in this crate.
 
 pub mod clock;
+pub mod counts;
 pub mod delivery;
 pub mod dispatch;
 pub mod error;
