@@ -66,6 +66,10 @@ fn leaderboard_partition(program_id: &str) -> String {
     format!("{}#LEADERBOARD", program_pk(program_id))
 }
 
+fn expiring_partition(shard: u32) -> String {
+    format!("EXPIRING#{shard}")
+}
+
 fn lapsing_partition(program_id: &str) -> String {
     format!("{}#EXPIRING", program_pk(program_id))
 }
@@ -133,7 +137,7 @@ impl DynamoStore {
                 referral.referral_id
             );
             let shard = shard_of(&referral.referral_id, EXPIRY_SHARDS);
-            record.gsi2pk = Some(format!("EXPIRING#{shard}"));
+            record.gsi2pk = Some(expiring_partition(shard));
             record.gsi2sk = Some(by_expiry.clone());
             record.gsi4pk = Some(lapsing_partition(&referral.program_id));
             record.gsi4sk = Some(by_expiry);
@@ -189,7 +193,7 @@ impl DynamoStore {
         tally.totals.record(before, after);
         guard.gsi1pk = Some(leaderboard_partition(&after.program_id));
         guard.gsi1sk = Some(rank_key(&tally.totals, &after.referrer_id));
-        *guard = std::mem::take(guard).with_doc(&tally)?;
+        guard.doc = Some(serde_json::to_string(&tally).map_err(unavailable)?);
         Ok(())
     }
 
@@ -494,7 +498,7 @@ impl ReferralStore for DynamoStore {
             }
             self.query_index(
                 Index::Expiry,
-                &format!("EXPIRING#{shard}"),
+                &expiring_partition(shard),
                 SortRange::AtOrBefore(&until),
                 true,
                 |record| {
