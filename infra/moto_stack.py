@@ -232,7 +232,7 @@ def check(endpoint, environment):
     table_name = environment["REFWIRE_TABLE"]
     table = dynamodb.describe_table(TableName=table_name)["Table"]
     indexes = sorted(index["IndexName"] for index in table["GlobalSecondaryIndexes"])
-    assert indexes == ["gsi1", "gsi2", "gsi3"], indexes
+    assert indexes == ["gsi1", "gsi2", "gsi3", "gsi4"], indexes
     local_indexes = [index["IndexName"] for index in table["LocalSecondaryIndexes"]]
     assert local_indexes == ["lsi1"], local_indexes
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}, table

@@ -482,6 +482,13 @@ fn the_tests_create_the_table_template_yaml_declares() {
             );
         }
     }
+    for index in refwire_aws::dynamo::table::KEYS_ONLY_INDEXES {
+        let declared = template
+            .split("- IndexName: ")
+            .find(|section| section.starts_with(index))
+            .unwrap();
+        assert!(declared.contains("ProjectionType: KEYS_ONLY"), "{index}");
+    }
     let (local_index, local_sort) = refwire_aws::dynamo::table::LOCAL_INDEX;
     assert!(template.contains(&format!("IndexName: {local_index}")));
     for expected in [
@@ -553,6 +560,22 @@ const OPERATIONS_PER_CALL: &[(&str, &[(&str, usize)])] = &[
     (
         "GET /v1/waitlists/{id}/signups/{signup_id}",
         &[("GetItem", 3), ("Query", 1)],
+    ),
+    (
+        "GET /v1/api/referral/stats (10 referrals)",
+        &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+    ),
+    (
+        "GET /v1/api/referral/leaderboard (10 referrals)",
+        &[("GetItem", 1), ("Query", 1)],
+    ),
+    (
+        "GET /v1/api/referral/stats (10,000 referrals)",
+        &[("BatchGetItem", 1), ("GetItem", 1), ("Query", 1)],
+    ),
+    (
+        "GET /v1/api/referral/leaderboard (10,000 referrals)",
+        &[("GetItem", 1), ("Query", 1)],
     ),
 ];
 
@@ -798,6 +821,59 @@ async fn operations_per_call_are_as_documented() {
     assert_eq!(read.body["position"], 1);
     measured.push(("GET /v1/waitlists/{id}/signups/{signup_id}", calls.take()));
 
+    // Stats and the leaderboard cost the same at any program size.
+    for (referrers, per_referrer, stats_call, leaderboard_call) in [
+        (
+            1,
+            10,
+            "GET /v1/api/referral/stats (10 referrals)",
+            "GET /v1/api/referral/leaderboard (10 referrals)",
+        ),
+        (
+            100,
+            100,
+            "GET /v1/api/referral/stats (10,000 referrals)",
+            "GET /v1/api/referral/leaderboard (10,000 referrals)",
+        ),
+    ] {
+        let started = Instant::now();
+        let key = program_of(&stack, referrers, per_referrer).await;
+        let size = referrers * per_referrer;
+        println!("wrote {size} referrals in {:.1?}", started.elapsed());
+        calls.take();
+        let call = |path: &str| stack.invoke(apigw_event("GET", path, Some(&key), None));
+        let stats = call("/v1/api/referral/stats").await;
+        let tenth = size / 10;
+        assert_eq!(
+            stats.body,
+            json!({"total": size, "pending": tenth, "completed": 6 * tenth, "expired": 3 * tenth,
+                   "conversion_rate": 0.6, "rewards_claimed": 3 * tenth})
+        );
+        measured.push((stats_call, calls.take()));
+        let board = call("/v1/api/referral/leaderboard").await.body;
+        let board = board["leaderboard"].as_array().unwrap().clone();
+        assert_eq!(board.len(), referrers.min(25));
+        assert_eq!(
+            board[0],
+            json!({"rank": 1, "referrer_id": "referrer_zqcopy00", "user_name": "Referrer zqcopy00",
+                   "total": per_referrer, "completed": per_referrer / 10 * 6,
+                   "pending": per_referrer / 10})
+        );
+        assert_eq!(
+            board.last().unwrap()["referrer_id"],
+            format!("referrer_zqcopy{:02}", board.len() - 1)
+        );
+        measured.push((leaderboard_call, calls.take()));
+    }
+
+    let cost = |call: &str| &measured.iter().find(|(named, _)| *named == call).unwrap().1;
+    for call in ["stats", "leaderboard"] {
+        assert_eq!(
+            cost(&format!("GET /v1/api/referral/{call} (10 referrals)")),
+            cost(&format!("GET /v1/api/referral/{call} (10,000 referrals)")),
+            "{call} costs the same at any program size"
+        );
+    }
     println!("| call | AWS operations |\n|---|---|");
     for (call, operations) in &measured {
         let listed: Vec<String> = operations
@@ -819,6 +895,181 @@ async fn operations_per_call_are_as_documented() {
         })
         .collect();
     assert_eq!(measured, documented);
+}
+
+/// Stands for the copy number in every identifier of the referrals `program_of` writes.
+const COPY: &str = "zqcopy00";
+
+/// A program of `referrers` referrers with `per_referrer` referrals each, every one with a referee:
+/// of every ten, six completed (three with the referrer's reward claimed), three expired and one
+/// pending. Returns the program's secret key.
+///
+/// One referrer's referrals go through the DynamoDB store's own insert (into a scratch table: moto
+/// copies the whole table on every transaction, and keeps much of each copy, so 10,000 inserts
+/// would take many minutes and gigabytes); the other referrers get copies of every item it wrote,
+/// with `COPY` in their identifiers renumbered, and the program's counts items times the copies
+/// (counts add up, whichever item holds them).
+async fn program_of(stack: &Stack, referrers: usize, per_referrer: usize) -> String {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use refwire_core::ids::{Ids, RandomIds};
+    use refwire_core::programs::{KeyKind, Program, issue_key};
+    let now = chrono::Utc::now();
+    let program = Program {
+        id: RandomIds.new_id("prg"),
+        name: format!("{referrers} x {per_referrer} referrals"),
+        settings: Default::default(),
+        created_at: now,
+    };
+    let key = issue_key(&program.id, KeyKind::Secret, now);
+    stack
+        .store
+        .create_program(&program, std::slice::from_ref(&key.record))
+        .await
+        .unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&moto_config().await);
+    let written = one_referrers_referrals(&client, &program, per_referrer).await;
+    let mut puts = Vec::new();
+    for item in written {
+        if item["kind"].as_s().unwrap() == "COUNTS" {
+            let mut counts = item.clone();
+            for value in counts.values_mut() {
+                if let Ok(number) = value.as_n() {
+                    let total = number.parse::<usize>().unwrap() * referrers;
+                    *value = AttributeValue::N(total.to_string());
+                }
+            }
+            puts.push(counts);
+            continue;
+        }
+        let text = serde_json::to_string(&serde_dynamo::Item::from(item)).unwrap();
+        for copy in 0..referrers {
+            let renamed = text.replace(COPY, &format!("zqcopy{copy:02}"));
+            let item: serde_dynamo::Item = serde_json::from_str(&renamed).unwrap();
+            puts.push(item.into());
+        }
+    }
+    for batch in puts.chunks(25) {
+        let requests = batch.iter().map(|item| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let output = client
+            .batch_write_item()
+            .request_items(&stack.settings.table, requests.collect())
+            .send()
+            .await
+            .unwrap();
+        assert!(output.unprocessed_items.unwrap_or_default().is_empty());
+    }
+    key.plaintext
+}
+
+/// Inserts `count` referrals of the referrer `referrer_<COPY>` in `program` (states as `program_of`
+/// says) with the DynamoDB store into a scratch table with the table's keys only (inserts read by
+/// key), and returns every item written.
+async fn one_referrers_referrals(
+    client: &aws_sdk_dynamodb::Client,
+    program: &refwire_core::programs::Program,
+    count: usize,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use refwire_core::events::OutboxEvent;
+    use refwire_core::ids::{Ids, RandomIds};
+    use refwire_core::ports::ReferralStore;
+    use refwire_core::referrals::{NewReferral, Referral, ReferralStatus, RewardSide};
+    let scratch = RandomIds.new_id("scratch");
+    let mut table = client
+        .create_table()
+        .table_name(&scratch)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, key_type) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        table = table
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(key_type)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    table.send().await.unwrap();
+    let store = refwire_aws::DynamoStore::new(client.clone(), scratch.clone());
+    let settings = &program.settings;
+    let now = chrono::Utc::now();
+    for n in 0..count {
+        let request = NewReferral {
+            user_id: format!("referrer_{COPY}"),
+            user_name: Some(format!("Referrer {COPY}")),
+            ..Default::default()
+        };
+        let (mut referral, change) = Referral::open(
+            request,
+            settings,
+            format!("ref_{COPY}_{n:04}"),
+            program.id.clone(),
+            format!("{COPY}{n:04}"),
+            now,
+        );
+        let event = OutboxEvent::new(
+            format!("evt_{COPY}_{n:04}"),
+            &program.id,
+            change.event,
+            now,
+            change.data,
+        );
+        let referee = format!("friend_{COPY}_{n:04}");
+        match n % 10 {
+            0 => referral.referred_user_id = Some(referee),
+            1..=3 => {
+                referral.referred_user_id = Some(referee);
+                referral.status = ReferralStatus::Expired;
+            }
+            kind => {
+                let milestone = &settings.referral_reward_milestone;
+                referral
+                    .record_milestone(settings, milestone, Some(&referee), now)
+                    .unwrap();
+                if kind <= 6 {
+                    referral.claim_reward(RewardSide::Referrer).unwrap();
+                }
+            }
+        }
+        store
+            .insert_referral(&referral, &event, None, now)
+            .await
+            .unwrap();
+    }
+    let items = client
+        .scan()
+        .table_name(&scratch)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    client
+        .delete_table()
+        .table_name(&scratch)
+        .send()
+        .await
+        .unwrap();
+    items
 }
 
 /// The DynamoDB cost of reading a waitlist position and of a boost in a large waitlist, measured

@@ -447,6 +447,261 @@ pub async fn lists_counts_and_leaderboard_see_lapsed_as_expired(store: Arc<dyn S
     assert_eq!(lapsed_codes, [codes[0].clone(), codes[2].clone()]);
 }
 
+/// (total, pending, completed, expired, rewards_claimed) at `at`.
+async fn counts_at(store: &dyn Store, program: &Program, at: Timestamp) -> [u64; 5] {
+    let counts = store.count_referrals(&program.id, at).await.unwrap();
+    [
+        counts.total,
+        counts.pending,
+        counts.completed,
+        counts.expired,
+        counts.rewards_claimed,
+    ]
+}
+
+/// The leaderboard at `at` as (referrer, total, completed, pending, user name).
+async fn board_at(
+    store: &dyn Store,
+    program: &Program,
+    limit: u32,
+    at: Timestamp,
+) -> Vec<(String, u64, u64, u64, Option<String>)> {
+    let board = store.top_referrers(&program.id, limit, at).await.unwrap();
+    board
+        .into_iter()
+        .map(|tally| {
+            (
+                tally.referrer_id,
+                tally.total,
+                tally.completed,
+                tally.pending,
+                tally.user_name,
+            )
+        })
+        .collect()
+}
+
+/// Completes a referral through its reward milestone, as the service does.
+fn completed(program: &Program, mut referral: Referral, referee: &str) -> Referral {
+    let settings = &program.settings;
+    referral
+        .record_milestone(
+            settings,
+            &settings.referral_reward_milestone,
+            Some(referee),
+            start_time(),
+        )
+        .unwrap();
+    referral.version += 1;
+    referral
+}
+
+pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let (other, empty) = (program(store).await, program(store).await);
+    let program = program(store).await;
+    let name = |referrer: &str| Some(format!("{referrer} name"));
+    let row = |referrer: &str, total, completed, pending| {
+        (
+            referrer.to_string(),
+            total,
+            completed,
+            pending,
+            name(referrer),
+        )
+    };
+    let first = insert(store, &program, "alice", "CODECNT001").await;
+    let first = with_referee(first, "f1");
+    store.update_referral(&first, &[]).await.unwrap();
+    insert(store, &program, "alice", "CODECNT002").await;
+    let bobs = insert(store, &program, "bob", "CODECNT003").await;
+    insert(store, &program, "carol", "CODECNT004").await;
+    insert(store, &other, "dave", "CODECNT005").await;
+    let now = start_time();
+    assert_eq!(counts_at(store, &program, now).await, [4, 4, 0, 0, 0]);
+    assert_eq!(
+        board_at(store, &program, 10, now).await,
+        [
+            row("alice", 2, 0, 2),
+            row("bob", 1, 0, 1),
+            row("carol", 1, 0, 1)
+        ]
+    );
+
+    let mut bobs = completed(&program, bobs, "b1");
+    store.update_referral(&bobs, &[]).await.unwrap();
+    assert_eq!(counts_at(store, &program, now).await, [4, 3, 1, 0, 0]);
+    for claim in [
+        |r: &mut Referral| r.reward_claimed = true,
+        |r: &mut Referral| r.referee_reward_claimed = true,
+    ] {
+        claim(&mut bobs);
+        bobs.version += 1;
+        store.update_referral(&bobs, &[]).await.unwrap();
+    }
+    assert_eq!(counts_at(store, &program, now).await, [4, 3, 1, 0, 2]);
+    assert_eq!(
+        board_at(store, &program, 2, now).await,
+        [row("bob", 1, 1, 0), row("alice", 2, 0, 2)],
+        "completed first, then total; `limit` places"
+    );
+
+    let mut expired = first.clone();
+    expired.status = ReferralStatus::Expired;
+    expired.version += 1;
+    store.update_referral(&expired, &[]).await.unwrap();
+    assert_eq!(counts_at(store, &program, now).await, [4, 2, 1, 1, 2]);
+
+    // Past the others' expiry, before anything writes it, they read as expired; once the sweep
+    // writes it, the counts are the same.
+    let later = start_time() + Duration::days(31);
+    assert_eq!(counts_at(store, &program, later).await, [4, 0, 1, 3, 2]);
+    let lapsed_board = board_at(store, &program, 10, later).await;
+    assert_eq!(
+        lapsed_board,
+        [
+            row("bob", 1, 1, 0),
+            row("alice", 2, 0, 0),
+            row("carol", 1, 0, 0)
+        ]
+    );
+    for mut lapsed in store.lapsed_referrals(later, 100).await.unwrap() {
+        if lapsed.program_id == program.id {
+            lapsed.expire_if_lapsed(later).unwrap();
+            lapsed.version += 1;
+            store.update_referral(&lapsed, &[]).await.unwrap();
+        }
+    }
+    assert_eq!(counts_at(store, &program, later).await, [4, 0, 1, 3, 2]);
+    assert_eq!(counts_at(store, &program, now).await, [4, 0, 1, 3, 2]);
+    assert_eq!(board_at(store, &program, 10, later).await, lapsed_board);
+
+    // The board keeps the name of the referrer's latest referral that gave one.
+    let (mut renamed, created) = referral(&program, "carol", "CODECNT006", later);
+    renamed.user_name = Some("Carol C.".into());
+    store
+        .insert_referral(&renamed, &created, None, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        board_at(store, &program, 10, later).await[1..],
+        [
+            row("alice", 2, 0, 0),
+            ("carol".into(), 2, 0, 1, Some("Carol C.".into()))
+        ],
+        "ties (0 completed, 2 in total) break by referrer id"
+    );
+    assert_eq!(counts_at(store, &other, now).await, [1, 1, 0, 0, 0]);
+    assert_eq!(counts_at(store, &empty, now).await, [0; 5]);
+    assert_eq!(board_at(store, &empty, 10, now).await, []);
+}
+
+pub async fn counts_stay_exact_under_concurrent_writes(store: Arc<dyn Store>) {
+    let program = program(store.as_ref()).await;
+    let referrers = ["ann", "ben", "cat"];
+    let mut inserts = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let (store, program) = (store.clone(), program.clone());
+        inserts.spawn(async move {
+            let referrer = referrers[n % referrers.len()];
+            let (mut referral, created) =
+                referral(&program, referrer, &format!("CODERACE{n:02}"), start_time());
+            referral.referred_user_id = Some(format!("friend_{n}"));
+            store
+                .insert_referral(&referral, &created, None, start_time())
+                .await
+                .unwrap();
+            referral
+        });
+    }
+    let referrals = inserts.join_all().await;
+    let now = start_time();
+    assert_eq!(
+        counts_at(store.as_ref(), &program, now).await,
+        [12, 12, 0, 0, 0]
+    );
+
+    // Three writers race to complete each referral, retrying from a fresh read as the service
+    // does (a referrer's referrals share a guard on DynamoDB, so they conflict too); whichever
+    // completes it, it is counted once.
+    let mut racers = tokio::task::JoinSet::new();
+    for referral in referrals.iter().flat_map(|r| [r, r, r]) {
+        let (store, program, code) = (
+            store.clone(),
+            program.clone(),
+            referral.referral_code.clone(),
+        );
+        racers.spawn(async move {
+            loop {
+                let current = store.find_referral(&program.id, &code).await.unwrap();
+                let current = current.unwrap();
+                if current.status == ReferralStatus::Completed {
+                    return 0;
+                }
+                let referee = current.referred_user_id.clone().unwrap();
+                let next = completed(&program, current, &referee);
+                match store.update_referral(&next, &[]).await {
+                    Ok(()) => return 1,
+                    Err(StoreError::VersionConflict) => continue,
+                    Err(err) => panic!("{err:?}"),
+                }
+            }
+        });
+    }
+    let completions: u32 = racers.join_all().await.into_iter().sum();
+    assert_eq!(completions, 12);
+    assert_eq!(
+        counts_at(store.as_ref(), &program, now).await,
+        [12, 0, 12, 0, 0]
+    );
+
+    // Both rewards of each referral claimed at once: each claim retries until it is written.
+    let mut claims = tokio::task::JoinSet::new();
+    for (referral, referee_side) in referrals.iter().flat_map(|r| [(r, false), (r, true)]) {
+        let (store, program, code) = (
+            store.clone(),
+            program.clone(),
+            referral.referral_code.clone(),
+        );
+        claims.spawn(async move {
+            loop {
+                let mut next = store.find_referral(&program.id, &code).await.unwrap();
+                let next = next.as_mut().unwrap();
+                if referee_side {
+                    next.referee_reward_claimed = true;
+                } else {
+                    next.reward_claimed = true;
+                }
+                next.version += 1;
+                match store.update_referral(next, &[]).await {
+                    Ok(()) => return,
+                    Err(StoreError::VersionConflict) => continue,
+                    Err(err) => panic!("{err:?}"),
+                }
+            }
+        });
+    }
+    claims.join_all().await;
+    assert_eq!(
+        counts_at(store.as_ref(), &program, now).await,
+        [12, 0, 12, 0, 24]
+    );
+    let board = board_at(store.as_ref(), &program, 10, now).await;
+    let expected: Vec<_> = referrers
+        .iter()
+        .map(|referrer| {
+            (
+                referrer.to_string(),
+                4,
+                4,
+                0,
+                Some(format!("{referrer} name")),
+            )
+        })
+        .collect();
+    assert_eq!(board, expected);
+}
+
 pub async fn events_page_in_write_order(store: Arc<dyn Store>) {
     let program = program(store.as_ref()).await;
     let mut written = Vec::new();
@@ -1258,6 +1513,8 @@ macro_rules! conformance_suite {
                 updates_are_conditional_on_the_version,
                 pending_cap_counts_only_unlapsed_pending_referrals,
                 lists_counts_and_leaderboard_see_lapsed_as_expired,
+                counts_and_the_leaderboard_follow_every_write,
+                counts_stay_exact_under_concurrent_writes,
                 events_page_in_write_order,
                 webhooks_are_versioned_and_scoped_to_their_program,
                 deliveries_insert_once_update_by_version_and_list_newest_first,

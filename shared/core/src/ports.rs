@@ -9,6 +9,7 @@ use crate::participants::{Participant, ParticipantKey};
 use crate::programs::ReferralSettings;
 use crate::programs::{ApiKeyRecord, Program};
 use crate::referrals::{Referral, ReferralStatus};
+pub use crate::referrals::{ReferralCounts, ReferrerTally};
 use crate::time::Timestamp;
 use crate::waitlists::{Signup, SignupChange, Waitlist};
 use crate::webhooks::Webhook;
@@ -80,30 +81,10 @@ fn cut_page<T>(
     (rows, cursor)
 }
 
-/// Counts over a program's referrals, with lapsed pending referrals counted as expired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReferralCounts {
-    pub total: u64,
-    pub pending: u64,
-    pub completed: u64,
-    pub expired: u64,
-    /// Claimed rewards, referrer and referee sides counted separately.
-    pub rewards_claimed: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReferrerTally {
-    pub referrer_id: String,
-    /// The most recent `user_name` the referrer gave.
-    pub user_name: Option<String>,
-    pub total: u64,
-    pub completed: u64,
-    pub pending: u64,
-}
-
 #[async_trait]
 pub trait ReferralStore: Send + Sync {
-    /// Inserts a new pending referral and its `referral.created` event in one transaction.
+    /// Inserts a new pending referral and its `referral.created` event in one transaction, adding
+    /// the referral to its program's counts and its referrer's totals in that transaction.
     ///
     /// Atomically refuses with `LimitReached` when `max_pending` is set and the referrer already has
     /// that many pending, unlapsed referrals; with `OpenReferralExists` when the referrer already has a
@@ -136,8 +117,8 @@ pub trait ReferralStore: Send + Sync {
         referrer_id: &str,
     ) -> Result<Option<Referral>, StoreError>;
 
-    /// Replaces the referral whose stored version is `referral.version - 1`, writing `events` in the
-    /// same transaction. `VersionConflict` when it changed meanwhile; `RefereeTaken` when a newly
+    /// Replaces the referral whose stored version is `referral.version - 1`, writing `events` and
+    /// the change to the counts and totals ([`crate::referrals::CountChange`]) in the same transaction. `VersionConflict` when it changed meanwhile; `RefereeTaken` when a newly
     /// attached referee was already referred in the program.
     async fn update_referral(
         &self,
@@ -153,13 +134,16 @@ pub trait ReferralStore: Send + Sync {
         now: Timestamp,
     ) -> Result<ReferralPage, StoreError>;
 
+    /// The program's counts at `now`: its running counts, with lapsed pending referrals whose
+    /// expiry is not written yet counted as expired. Costs the same at any program size.
     async fn count_referrals(
         &self,
         program_id: &str,
         now: Timestamp,
     ) -> Result<ReferralCounts, StoreError>;
 
-    /// Top referrers by completed, then total, then referrer id.
+    /// Top referrers by completed, then total, then referrer id, from the referrers' running
+    /// totals (reads about `limit` of them); `pending` counts their unlapsed pending referrals.
     async fn top_referrers(
         &self,
         program_id: &str,

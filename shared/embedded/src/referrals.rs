@@ -3,16 +3,21 @@
 use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
-use refwire_core::ports::{
-    ReferralCounts, ReferralPage, ReferralQuery, ReferralStore, ReferrerTally,
-};
+use refwire_core::ports::{ReferralPage, ReferralQuery, ReferralStore};
 use refwire_core::referrals::Referral;
+use refwire_core::referrals::{CountChange, ReferralCounts, ReferrerTally, ReferrerTotals};
 use refwire_core::time::Timestamp;
-use rusqlite::{ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 /// The status a reader sees: a pending referral past `expires_at` (milliseconds in `?1`) is expired.
 const EFFECTIVE_STATUS: &str = "(CASE WHEN status = 'pending' AND expires_at IS NOT NULL \
      AND expires_at <= ?1 THEN 'expired' ELSE status END)";
+
+/// A referrer's pending referrals that have not lapsed by `?1` (ms), with the program in `?2` and
+/// the referrer in `?3`: what the pending cap counts, and the leaderboard's `pending`.
+const UNLAPSED_PENDING: &str = "SELECT COUNT(*) FROM referrals
+     WHERE program_id = ?2 AND referrer_id = ?3 AND status = 'pending'
+       AND (expires_at IS NULL OR expires_at > ?1)";
 
 fn millis(ts: &Timestamp) -> i64 {
     ts.timestamp_millis()
@@ -38,6 +43,73 @@ fn write_error(err: rusqlite::Error) -> StoreError {
         }
     }
     unavailable(err)
+}
+
+/// Adds a referral write to its program's counts and its referrer's totals, in the write's
+/// transaction (`before` is `None` for a new referral).
+fn record_counts(
+    tx: &Connection,
+    before: Option<&Referral>,
+    after: &Referral,
+) -> Result<(), StoreError> {
+    let change = CountChange::between(before, after);
+    if !change.is_none() {
+        tx.execute(
+            "INSERT INTO referral_counts
+                 (program_id, total, pending, completed, expired, rewards_claimed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (program_id) DO UPDATE SET
+                 total = total + excluded.total,
+                 pending = pending + excluded.pending,
+                 completed = completed + excluded.completed,
+                 expired = expired + excluded.expired,
+                 rewards_claimed = rewards_claimed + excluded.rewards_claimed",
+            params![
+                after.program_id,
+                change.total,
+                change.pending,
+                change.completed,
+                change.expired,
+                change.rewards_claimed,
+            ],
+        )
+        .map_err(unavailable)?;
+    }
+    if ReferrerTotals::changed_by(before, after) {
+        let mut totals = tx
+            .query_row(
+                "SELECT total, completed, user_name, named_by FROM referrer_totals
+                 WHERE program_id = ?1 AND referrer_id = ?2",
+                params![after.program_id, after.referrer_id],
+                |row| {
+                    Ok(ReferrerTotals {
+                        total: row.get(0)?,
+                        completed: row.get(1)?,
+                        user_name: row.get(2)?,
+                        named_by: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        totals.record(before, after);
+        tx.execute(
+            "INSERT OR REPLACE INTO referrer_totals
+                 (program_id, referrer_id, total, completed, user_name, named_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                after.program_id,
+                after.referrer_id,
+                totals.total,
+                totals.completed,
+                totals.user_name,
+                totals.named_by,
+            ],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 fn docs_to_referrals(
@@ -68,10 +140,8 @@ impl ReferralStore for EmbeddedStore {
             if let Some(max_pending) = max_pending {
                 let pending: u32 = tx
                     .query_row(
-                        "SELECT COUNT(*) FROM referrals
-                         WHERE program_id = ?1 AND referrer_id = ?2 AND status = 'pending'
-                           AND (expires_at IS NULL OR expires_at > ?3)",
-                        params![referral.program_id, referral.referrer_id, millis(&now)],
+                        UNLAPSED_PENDING,
+                        params![millis(&now), referral.program_id, referral.referrer_id],
                         |row| row.get(0),
                     )
                     .map_err(unavailable)?;
@@ -98,6 +168,7 @@ impl ReferralStore for EmbeddedStore {
                 ],
             )
             .map_err(write_error)?;
+            record_counts(tx, None, &referral)?;
             insert_events(tx, std::slice::from_ref(&event))?;
             Ok(())
         })
@@ -175,28 +246,33 @@ impl ReferralStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let referral = referral.clone();
         self.write_with_events(events, move |tx| {
-            let updated = tx
-                .execute(
-                    "UPDATE referrals SET referred_user_id = ?3, user_name = ?4, status = ?5,
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT doc FROM referrals WHERE referral_id = ?1 AND version = ?2",
+                    params![referral.referral_id, referral.version - 1],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let stored: Referral = from_json(&stored.ok_or(StoreError::VersionConflict)?)?;
+            tx.execute(
+                "UPDATE referrals SET referred_user_id = ?3, user_name = ?4, status = ?5,
                          expires_at = ?6, rewards_claimed = ?7, version = ?8, doc = ?9
                      WHERE referral_id = ?1 AND version = ?2",
-                    params![
-                        referral.referral_id,
-                        referral.version - 1,
-                        referral.referred_user_id,
-                        referral.user_name,
-                        referral.status.as_str(),
-                        referral.expires_at.as_ref().map(millis),
-                        rewards_claimed(&referral),
-                        referral.version,
-                        to_json(&referral)?,
-                    ],
-                )
-                .map_err(write_error)?;
-            if updated == 0 {
-                return Err(StoreError::VersionConflict);
-            }
-            Ok(())
+                params![
+                    referral.referral_id,
+                    referral.version - 1,
+                    referral.referred_user_id,
+                    referral.user_name,
+                    referral.status.as_str(),
+                    referral.expires_at.as_ref().map(millis),
+                    rewards_claimed(&referral),
+                    referral.version,
+                    to_json(&referral)?,
+                ],
+            )
+            .map_err(write_error)?;
+            record_counts(tx, Some(&stored), &referral)
         })
         .await
     }
@@ -243,24 +319,33 @@ impl ReferralStore for EmbeddedStore {
     ) -> Result<ReferralCounts, StoreError> {
         let program_id = program_id.to_string();
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT COUNT(*),
-                        COALESCE(SUM({EFFECTIVE_STATUS} = 'pending'), 0),
-                        COALESCE(SUM({EFFECTIVE_STATUS} = 'completed'), 0),
-                        COALESCE(SUM({EFFECTIVE_STATUS} = 'expired'), 0),
-                        COALESCE(SUM(rewards_claimed), 0)
-                 FROM referrals WHERE program_id = ?2"
-            );
-            conn.query_row(&sql, params![millis(&now), program_id], |row| {
-                Ok(ReferralCounts {
-                    total: row.get(0)?,
-                    pending: row.get(1)?,
-                    completed: row.get(2)?,
-                    expired: row.get(3)?,
-                    rewards_claimed: row.get(4)?,
-                })
-            })
-            .map_err(unavailable)
+            let stored = conn
+                .query_row(
+                    "SELECT total, pending, completed, expired, rewards_claimed
+                     FROM referral_counts WHERE program_id = ?1",
+                    [&program_id],
+                    |row| {
+                        Ok(ReferralCounts {
+                            total: row.get(0)?,
+                            pending: row.get(1)?,
+                            completed: row.get(2)?,
+                            expired: row.get(3)?,
+                            rewards_claimed: row.get(4)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?
+                .unwrap_or_default();
+            let lapsed: u64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM referrals
+                     WHERE program_id = ?1 AND status = 'pending' AND expires_at <= ?2",
+                    params![program_id, millis(&now)],
+                    |row| row.get(0),
+                )
+                .map_err(unavailable)?;
+            Ok(stored.with_lapsed(lapsed))
         })
         .await
     }
@@ -273,35 +358,38 @@ impl ReferralStore for EmbeddedStore {
     ) -> Result<Vec<ReferrerTally>, StoreError> {
         let program_id = program_id.to_string();
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT referrer_id,
-                        (SELECT latest.user_name FROM referrals AS latest
-                          WHERE latest.program_id = tally.program_id
-                            AND latest.referrer_id = tally.referrer_id
-                            AND latest.user_name IS NOT NULL
-                          ORDER BY latest.referral_id DESC LIMIT 1),
-                        COUNT(*) AS total,
-                        SUM({EFFECTIVE_STATUS} = 'completed') AS completed,
-                        SUM({EFFECTIVE_STATUS} = 'pending')
-                 FROM referrals AS tally
-                 WHERE program_id = ?2
-                 GROUP BY referrer_id
-                 ORDER BY completed DESC, total DESC, referrer_id ASC
-                 LIMIT ?3"
-            );
-            let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
-            let rows = statement
-                .query_map(params![millis(&now), program_id, limit], |row| {
-                    Ok(ReferrerTally {
-                        referrer_id: row.get(0)?,
-                        user_name: row.get(1)?,
-                        total: row.get(2)?,
-                        completed: row.get(3)?,
-                        pending: row.get(4)?,
-                    })
-                })
+            let mut ranked = conn
+                .prepare_cached(
+                    "SELECT referrer_id, total, completed, user_name FROM referrer_totals
+                     WHERE program_id = ?1
+                     ORDER BY completed DESC, total DESC, referrer_id ASC
+                     LIMIT ?2",
+                )
                 .map_err(unavailable)?;
-            rows.collect::<Result<_, _>>().map_err(unavailable)
+            let rows = ranked
+                .query_map(params![program_id, limit], |row| {
+                    let totals = ReferrerTotals {
+                        total: row.get(1)?,
+                        completed: row.get(2)?,
+                        user_name: row.get(3)?,
+                        named_by: None,
+                    };
+                    Ok((row.get::<_, String>(0)?, totals))
+                })
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let mut pending = conn.prepare_cached(UNLAPSED_PENDING).map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(referrer_id, totals)| {
+                    let count = pending
+                        .query_row(params![millis(&now), program_id, referrer_id], |row| {
+                            row.get(0)
+                        })
+                        .map_err(unavailable)?;
+                    Ok(totals.tally(referrer_id, count))
+                })
+                .collect()
         })
         .await
     }

@@ -143,6 +143,47 @@ CREATE TABLE send_windows (
     PRIMARY KEY (webhook_id, second)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Running counts per program and totals per referrer, written in the transaction of every referral
+-- write, so stats and the leaderboard read a few rows at any program size. Statuses as stored: a
+-- pending referral past its expiry counts as expired to a reader (referrals.rs), written or not.
+CREATE TABLE referral_counts (
+    program_id TEXT PRIMARY KEY,
+    total INTEGER NOT NULL,
+    pending INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    expired INTEGER NOT NULL,
+    rewards_claimed INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO referral_counts
+SELECT program_id, COUNT(*), SUM(status = 'pending'), SUM(status = 'completed'),
+       SUM(status = 'expired'), SUM(rewards_claimed)
+FROM referrals GROUP BY program_id;
+-- user_name comes from named_by, the referrer's latest referral (by id) that gave one.
+CREATE TABLE referrer_totals (
+    program_id TEXT NOT NULL,
+    referrer_id TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    user_name TEXT,
+    named_by TEXT,
+    PRIMARY KEY (program_id, referrer_id)
+) WITHOUT ROWID;
+CREATE INDEX referrer_totals_ranked
+    ON referrer_totals (program_id, completed DESC, total DESC, referrer_id);
+INSERT INTO referrer_totals (program_id, referrer_id, total, completed, named_by)
+SELECT program_id, referrer_id, COUNT(*), SUM(status = 'completed'),
+       MAX(CASE WHEN user_name IS NOT NULL THEN referral_id END)
+FROM referrals GROUP BY program_id, referrer_id;
+UPDATE referrer_totals
+SET user_name = (SELECT user_name FROM referrals WHERE referral_id = referrer_totals.named_by)
+WHERE named_by IS NOT NULL;
+-- A referrer's unlapsed pending referrals (the cap, the leaderboard's pending) and a program's
+-- lapsed ones (stats) are ranges of these.
+DROP INDEX referrals_by_referrer;
+CREATE INDEX referrals_by_referrer ON referrals (program_id, referrer_id, status, expires_at);
+CREATE INDEX referrals_lapsing_by_program ON referrals (program_id, status, expires_at);
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
@@ -159,4 +200,98 @@ pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrading_a_file_counts_the_referrals_it_holds() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        let previous = MIGRATIONS.len() - 1;
+        for migration in &MIGRATIONS[..previous] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection
+            .pragma_update(None, "user_version", previous)
+            .unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO programs VALUES ('prg_1', '{}'), ('prg_2', '{}');
+                 INSERT INTO referrals (referral_id, program_id, code, referrer_id, user_name,
+                     status, rewards_claimed, version, doc)
+                 VALUES ('ref_1', 'prg_1', 'C1', 'ann', 'Ann', 'pending', 0, 1, '{}'),
+                        ('ref_2', 'prg_1', 'C2', 'ann', 'Annie', 'completed', 2, 3, '{}'),
+                        ('ref_3', 'prg_1', 'C3', 'ann', NULL, 'expired', 0, 2, '{}'),
+                        ('ref_4', 'prg_1', 'C4', 'bob', NULL, 'pending', 0, 1, '{}'),
+                        ('ref_5', 'prg_2', 'C5', 'ann', 'Other', 'completed', 1, 2, '{}');",
+            )
+            .unwrap();
+
+        prepare(&mut connection).unwrap();
+
+        let counts: Vec<(String, i64, i64, i64, i64, i64)> = connection
+            .prepare("SELECT * FROM referral_counts ORDER BY program_id")
+            .unwrap()
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("prg_1".into(), 4, 2, 1, 1, 2),
+                ("prg_2".into(), 1, 0, 1, 0, 1)
+            ]
+        );
+        type Totals = (String, String, i64, i64, Option<String>, Option<String>);
+        let totals: Vec<Totals> = connection
+            .prepare("SELECT * FROM referrer_totals ORDER BY program_id, referrer_id")
+            .unwrap()
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            totals,
+            [
+                (
+                    "prg_1".into(),
+                    "ann".into(),
+                    3,
+                    1,
+                    Some("Annie".into()),
+                    Some("ref_2".into())
+                ),
+                ("prg_1".into(), "bob".into(), 1, 0, None, None),
+                (
+                    "prg_2".into(),
+                    "ann".into(),
+                    1,
+                    1,
+                    Some("Other".into()),
+                    Some("ref_5".into())
+                ),
+            ]
+        );
+    }
 }

@@ -18,7 +18,7 @@ mod webhooks;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, TransactWriteItem};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use serde::de::DeserializeOwned;
@@ -197,6 +197,36 @@ impl DynamoStore {
         }
     }
 
+    /// A Query of the items of `partition` in `index` within `range`.
+    fn query_request(
+        &self,
+        index: Index,
+        partition: &str,
+        range: SortRange<'_>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let (pk_name, sk_name) = index.key_names();
+        let mut condition = format!("{pk_name} = :pk");
+        let mut values =
+            HashMap::from([(":pk".to_string(), AttributeValue::S(partition.to_string()))]);
+        let bound = match range {
+            SortRange::All => None,
+            SortRange::Before(sk) => Some(("<", sk)),
+            SortRange::After(sk) => Some((">", sk)),
+            SortRange::AtOrAfter(sk) => Some((">=", sk)),
+            SortRange::AtOrBefore(sk) => Some(("<=", sk)),
+        };
+        if let Some((operator, sk)) = bound {
+            condition.push_str(&format!(" AND {sk_name} {operator} :sk"));
+            values.insert(":sk".into(), AttributeValue::S(sk.to_string()));
+        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name())
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+    }
+
     /// Feeds `take` every item of `partition` in `index` within `range`, in sort-key order
     /// (`forward` or reversed), page by page, until `take` returns false.
     async fn query_index(
@@ -207,36 +237,8 @@ impl DynamoStore {
         forward: bool,
         mut take: impl FnMut(Record) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        let (pk_name, sk_name) = index.key_names();
-        let mut condition = format!("{pk_name} = :pk");
-        let mut values =
-            HashMap::from([(":pk".to_string(), AttributeValue::S(partition.to_string()))]);
-        match range {
-            SortRange::All => {}
-            SortRange::Before(sk) => {
-                condition.push_str(&format!(" AND {sk_name} < :sk"));
-                values.insert(":sk".into(), AttributeValue::S(sk.to_string()));
-            }
-            SortRange::After(sk) => {
-                condition.push_str(&format!(" AND {sk_name} > :sk"));
-                values.insert(":sk".into(), AttributeValue::S(sk.to_string()));
-            }
-            SortRange::AtOrAfter(sk) => {
-                condition.push_str(&format!(" AND {sk_name} >= :sk"));
-                values.insert(":sk".into(), AttributeValue::S(sk.to_string()));
-            }
-            SortRange::AtOrBefore(sk) => {
-                condition.push_str(&format!(" AND {sk_name} <= :sk"));
-                values.insert(":sk".into(), AttributeValue::S(sk.to_string()));
-            }
-        }
         let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index.name())
-            .key_condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
+            .query_request(index, partition, range)
             .scan_index_forward(forward)
             .into_paginator()
             .items()
@@ -249,6 +251,96 @@ impl DynamoStore {
         }
         Ok(())
     }
+
+    /// The first `limit` items of `partition` in `index`, in sort-key order: one Query that reads
+    /// only those.
+    async fn query_first(
+        &self,
+        index: Index,
+        partition: &str,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let output = self
+            .query_request(index, partition, SortRange::All)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Record::from_item)
+            .collect()
+    }
+
+    /// How many items `partition` has in `index` within `range` (a Query per 1 MB of index read).
+    async fn count_index(
+        &self,
+        index: Index,
+        partition: &str,
+        range: SortRange<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut pages = self
+            .query_request(index, partition, range)
+            .select(Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            count += u64::try_from(page.map_err(unavailable)?.count).unwrap_or(0);
+        }
+        Ok(count)
+    }
+
+    /// The items with these keys (`pk`, `sk`), read strongly consistently with BatchGetItem (one
+    /// call for up to 100 keys, more only for keys DynamoDB left unprocessed), in no set order.
+    async fn get_many(&self, keys: &[(String, &str)]) -> Result<Vec<Item>, StoreError> {
+        let keys = keys
+            .iter()
+            .map(|(pk, sk)| {
+                HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk.clone())),
+                    ("sk".to_string(), AttributeValue::S(sk.to_string())),
+                ])
+            })
+            .collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(unavailable)?,
+        );
+        let mut items = Vec::new();
+        while let Some(keys) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(
+                output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            request = output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table));
+        }
+        Ok(items)
+    }
+}
+
+/// Which of `shards` a key belongs to: FNV-1a, so it never changes between builds or runs.
+fn shard_of(key: &str, shards: u32) -> u32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(shards)) as u32
 }
 
 /// One write of a transaction and what its condition failing means.
@@ -269,12 +361,15 @@ impl Step {
 /// The global secondary indexes, by what they group.
 #[derive(Debug, Clone, Copy)]
 enum Index {
-    /// A program's referrals, events and webhooks, and a webhook's deliveries, in order.
+    /// A program's referrals, events, webhooks and referrers (by rank: the leaderboard), and a
+    /// webhook's deliveries, in order.
     Owner,
-    /// Pending referrals by expiry, for the sweep.
+    /// Pending referrals by expiry, in shards, for the sweep.
     Expiry,
     /// A referrer's referrals; a referral's events.
     Referrer,
+    /// A program's pending referrals that can expire, by expiry (keys only: it is counted).
+    ProgramExpiry,
 }
 
 impl Index {
@@ -283,6 +378,7 @@ impl Index {
             Index::Owner => "gsi1",
             Index::Expiry => "gsi2",
             Index::Referrer => "gsi3",
+            Index::ProgramExpiry => "gsi4",
         }
     }
 
@@ -291,6 +387,7 @@ impl Index {
             Index::Owner => ("gsi1pk", "gsi1sk"),
             Index::Expiry => ("gsi2pk", "gsi2sk"),
             Index::Referrer => ("gsi3pk", "gsi3sk"),
+            Index::ProgramExpiry => ("gsi4pk", "gsi4sk"),
         }
     }
 }
@@ -330,6 +427,10 @@ struct Record {
     gsi3pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi3sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi4pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi4sk: Option<String>,
     /// A referrer guard's pending referrals: referral id -> expiry in ms (`i64::MAX`: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<HashMap<String, i64>>,

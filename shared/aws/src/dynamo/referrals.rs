@@ -5,23 +5,32 @@
 //! - `REFEREE#<program>#<user>`: a user is referred once per program;
 //! - `REFERRER#<program>#<referrer>`: a versioned guard listing the referrer's pending referrals
 //!   with their expiry, so the pending cap is counted and enforced atomically (a GSI read could lag).
+//!   It also holds the referrer's totals and, in gsi1, their place on the leaderboard.
+//!
+//! The program's counts are spread over `COUNTS#<program>#<shard>` items, each changed with `ADD` in
+//! the transaction of the write it counts.
 
 use super::programs::program_pk;
-use super::{DynamoStore, Index, Record, SortRange, Step, millis_key, unavailable};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use super::{DynamoStore, Index, Record, SortRange, Step, millis_key, shard_of, unavailable};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
-use refwire_core::ports::{
-    ReferralCounts, ReferralPage, ReferralQuery, ReferralStore, ReferrerTally,
-};
+use refwire_core::ports::{ReferralPage, ReferralQuery, ReferralStore};
+use refwire_core::referrals::{CountChange, ReferralCounts, ReferrerTally, ReferrerTotals};
 use refwire_core::referrals::{Referral, ReferralStatus};
 use refwire_core::time::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
-/// Attempts at an insert whose pending-cap guard changed under it.
+/// Attempts at an insert whose pending-cap guard (or a counts item) changed under it.
 const GUARD_RETRIES: usize = 8;
-/// The sweep's index partition: pending referrals that can expire, by expiry.
-const EXPIRING: &str = "EXPIRING";
+/// The sweep's index (gsi2) is spread over `EXPIRING#<shard>` partitions by referral id: one index
+/// partition takes about 1,000 writes a second, and every pending referral that can expire is in it.
+const EXPIRY_SHARDS: u32 = 8;
+/// Items a program's counts are spread over, by referral id. Transactions that change one item at
+/// the same time conflict (one is cancelled and retried), so one counts item per program would make
+/// concurrent referral writes retry each other; stats read all of them with one BatchGetItem.
+const COUNT_SHARDS: u32 = 16;
 /// Never-expiring pending referrals in a guard.
 const NEVER: i64 = i64::MAX;
 
@@ -47,6 +56,45 @@ fn guard_pk(program_id: &str, referrer_id: &str) -> String {
 
 fn referrer_partition(program_id: &str, referrer_id: &str) -> String {
     format!("{}#REFERRER#{referrer_id}", program_pk(program_id))
+}
+
+fn counts_pk(program_id: &str, shard: u32) -> String {
+    format!("COUNTS#{program_id}#{shard}")
+}
+
+fn leaderboard_partition(program_id: &str) -> String {
+    format!("{}#LEADERBOARD", program_pk(program_id))
+}
+
+fn expiring_partition(shard: u32) -> String {
+    format!("EXPIRING#{shard}")
+}
+
+fn lapsing_partition(program_id: &str) -> String {
+    format!("{}#EXPIRING", program_pk(program_id))
+}
+
+/// Expiry index sort keys up to this one are due at `now` (`~` sorts after every id character).
+fn due_by(now: Timestamp) -> String {
+    format!("{}#~", millis_key(now.timestamp_millis()))
+}
+
+/// A leaderboard place as a gsi1 sort key: ascending order is completed (most first), then total
+/// (most first), then referrer id, as in SQLite.
+fn rank_key(totals: &ReferrerTotals, referrer_id: &str) -> String {
+    format!(
+        "{:020}#{:020}#{referrer_id}",
+        u64::MAX - totals.completed,
+        u64::MAX - totals.total
+    )
+}
+
+/// A guard's document: whose it is and their totals.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Tally {
+    referrer_id: String,
+    #[serde(flatten)]
+    totals: ReferrerTotals,
 }
 
 fn is_open(referral: &Referral) -> bool {
@@ -83,12 +131,16 @@ impl DynamoStore {
         record.gsi3sk = Some(referral.referral_id.clone());
         if let (ReferralStatus::Pending, Some(expires_at)) = (referral.status, referral.expires_at)
         {
-            record.gsi2pk = Some(EXPIRING.into());
-            record.gsi2sk = Some(format!(
+            let by_expiry = format!(
                 "{}#{}",
                 millis_key(expires_at.timestamp_millis()),
                 referral.referral_id
-            ));
+            );
+            let shard = shard_of(&referral.referral_id, EXPIRY_SHARDS);
+            record.gsi2pk = Some(expiring_partition(shard));
+            record.gsi2sk = Some(by_expiry.clone());
+            record.gsi4pk = Some(lapsing_partition(&referral.program_id));
+            record.gsi4sk = Some(by_expiry);
         }
         Ok(record)
     }
@@ -116,6 +168,72 @@ impl DynamoStore {
                 version: Some(0),
                 ..Record::new(pk, "REFERRER", "REFERRER")
             }))
+    }
+
+    /// Takes a write of one of the guard's referrer's referrals into the guard: its pending
+    /// referrals, the referrer's totals and their leaderboard place.
+    fn record_in_guard(
+        &self,
+        guard: &mut Record,
+        before: Option<&Referral>,
+        after: &Referral,
+    ) -> Result<(), StoreError> {
+        let pending = guard.pending.get_or_insert_with(HashMap::new);
+        if after.status == ReferralStatus::Pending {
+            let expires_ms = after.expires_at.map_or(NEVER, |at| at.timestamp_millis());
+            pending.insert(after.referral_id.clone(), expires_ms);
+        } else {
+            pending.remove(&after.referral_id);
+        }
+        let mut tally: Tally = match guard.doc {
+            Some(_) => guard.doc()?,
+            None => Tally::default(),
+        };
+        tally.referrer_id.clone_from(&after.referrer_id);
+        tally.totals.record(before, after);
+        guard.gsi1pk = Some(leaderboard_partition(&after.program_id));
+        guard.gsi1sk = Some(rank_key(&tally.totals, &after.referrer_id));
+        guard.doc = Some(serde_json::to_string(&tally).map_err(unavailable)?);
+        Ok(())
+    }
+
+    /// Adds a write's change to one of its program's counts items, if it changes the counts.
+    fn counts_step(
+        &self,
+        before: Option<&Referral>,
+        after: &Referral,
+    ) -> Result<Option<Step>, StoreError> {
+        let change = CountChange::between(before, after);
+        if change.is_none() {
+            return Ok(None);
+        }
+        let shard = shard_of(&after.referral_id, COUNT_SHARDS);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(counts_pk(&after.program_id, shard)))
+            .key("sk", AttributeValue::S("COUNTS".into()))
+            .expression_attribute_values(":kind", AttributeValue::S("COUNTS".into()));
+        let mut added = Vec::new();
+        // Names go through placeholders: `total` is a reserved word.
+        for (name, value) in change.fields() {
+            if value != 0 {
+                added.push(format!("#{name} :{name}"));
+                update = update
+                    .expression_attribute_names(format!("#{name}"), name)
+                    .expression_attribute_values(
+                        format!(":{name}"),
+                        AttributeValue::N(value.to_string()),
+                    );
+            }
+        }
+        let update = update
+            .update_expression(format!("SET kind = :kind ADD {}", added.join(", ")))
+            .build()
+            .map_err(unavailable)?;
+        Ok(Some(Step::new(
+            TransactWriteItem::builder().update(update).build(),
+            StoreError::VersionConflict,
+        )))
     }
 
     /// Writes `guard` (already changed) conditioned on the version it was read at.
@@ -179,10 +297,7 @@ impl ReferralStore for DynamoStore {
             if max_pending.is_some_and(|max| pending.len() >= max as usize) {
                 return Err(StoreError::LimitReached);
             }
-            let expires_ms = referral
-                .expires_at
-                .map_or(NEVER, |at| at.timestamp_millis());
-            pending.insert(referral.referral_id.clone(), expires_ms);
+            self.record_in_guard(&mut guard, None, referral)?;
 
             let mut steps = vec![
                 Step::new(
@@ -218,9 +333,10 @@ impl ReferralStore for DynamoStore {
                 steps.push(Step::new(self.put_new(&taken)?, StoreError::RefereeTaken));
             }
             steps.push(self.guard_step(guard)?);
+            steps.extend(self.counts_step(None, referral)?);
             steps.extend(self.event_puts(std::slice::from_ref(event))?);
             match self.transact(steps).await {
-                // Another insert or completion for this referrer got in first: count again.
+                // Another write for this referrer (or of the counts item) got in first: again.
                 Err(StoreError::VersionConflict) => continue,
                 other => return other,
             }
@@ -282,13 +398,12 @@ impl ReferralStore for DynamoStore {
         if is_open(&stored) && !is_open(referral) {
             steps.push(self.delete_step(open_pk(program_id, &referral.referrer_id), "OPEN")?);
         }
-        if stored.status == ReferralStatus::Pending && referral.status != ReferralStatus::Pending {
+        if ReferrerTotals::changed_by(Some(&stored), referral) {
             let mut guard = self.guard(program_id, &referral.referrer_id).await?;
-            if let Some(pending) = guard.pending.as_mut() {
-                pending.remove(&referral.referral_id);
-            }
+            self.record_in_guard(&mut guard, Some(&stored), referral)?;
             steps.push(self.guard_step(guard)?);
         }
+        steps.extend(self.counts_step(Some(&stored), referral)?);
         steps.extend(self.event_puts(events)?);
         self.transact(steps).await
     }
@@ -319,67 +434,55 @@ impl ReferralStore for DynamoStore {
         Ok(ReferralPage::from_rows(referrals, limit))
     }
 
-    /// Reads the program's whole partition of gsi1: O(referrals) per call (see docs/dynamodb.md).
+    /// One BatchGetItem of the counts items and one Query counting the lapsed referrals whose
+    /// expiry is not written yet (normally none: the sweep writes them every minute).
     async fn count_referrals(
         &self,
         program_id: &str,
         now: Timestamp,
     ) -> Result<ReferralCounts, StoreError> {
-        let mut counts = ReferralCounts::default();
-        self.each_referral(program_id, None, None, |referral| {
-            counts.total += 1;
-            match effective_status(&referral, now) {
-                ReferralStatus::Pending => counts.pending += 1,
-                ReferralStatus::Completed => counts.completed += 1,
-                ReferralStatus::Expired => counts.expired += 1,
-            }
-            counts.rewards_claimed +=
-                u64::from(referral.reward_claimed) + u64::from(referral.referee_reward_claimed);
-            true
-        })
-        .await?;
-        Ok(counts)
+        let keys: Vec<(String, &str)> = (0..COUNT_SHARDS)
+            .map(|shard| (counts_pk(program_id, shard), "COUNTS"))
+            .collect();
+        let shards = self.get_many(&keys).await?;
+        let stored = ReferralCounts::sum(shards.iter().map(|item| {
+            CountChange::from_fields(|name| {
+                item.get(name)
+                    .and_then(|value| value.as_n().ok())
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or(0)
+            })
+        }));
+        let lapsed = self
+            .count_index(
+                Index::ProgramExpiry,
+                &lapsing_partition(program_id),
+                SortRange::AtOrBefore(&due_by(now)),
+            )
+            .await?;
+        Ok(stored.with_lapsed(lapsed))
     }
 
+    /// One Query of the first `limit` guards in leaderboard order.
     async fn top_referrers(
         &self,
         program_id: &str,
         limit: u32,
         now: Timestamp,
     ) -> Result<Vec<ReferrerTally>, StoreError> {
-        let mut tallies: BTreeMap<String, ReferrerTally> = BTreeMap::new();
-        // Newest first, so the first user name seen per referrer is the most recent one.
-        self.each_referral(program_id, None, None, |referral| {
-            let tally = tallies
-                .entry(referral.referrer_id.clone())
-                .or_insert_with(|| ReferrerTally {
-                    referrer_id: referral.referrer_id.clone(),
-                    user_name: None,
-                    total: 0,
-                    completed: 0,
-                    pending: 0,
-                });
-            if tally.user_name.is_none() {
-                tally.user_name = referral.user_name.clone();
-            }
-            tally.total += 1;
-            match effective_status(&referral, now) {
-                ReferralStatus::Completed => tally.completed += 1,
-                ReferralStatus::Pending => tally.pending += 1,
-                ReferralStatus::Expired => {}
-            }
-            true
-        })
-        .await?;
-        let mut ranked: Vec<ReferrerTally> = tallies.into_values().collect();
-        ranked.sort_by(|a, b| {
-            b.completed
-                .cmp(&a.completed)
-                .then(b.total.cmp(&a.total))
-                .then(a.referrer_id.cmp(&b.referrer_id))
-        });
-        ranked.truncate(limit as usize);
-        Ok(ranked)
+        let now_ms = now.timestamp_millis();
+        self.query_first(Index::Owner, &leaderboard_partition(program_id), limit)
+            .await?
+            .into_iter()
+            .map(|guard| {
+                let tally: Tally = guard.doc()?;
+                let pending = guard.pending.unwrap_or_default();
+                let unlapsed = pending.values().filter(|expires| **expires > now_ms);
+                Ok(tally
+                    .totals
+                    .tally(tally.referrer_id, unlapsed.count() as u64))
+            })
+            .collect()
     }
 
     async fn lapsed_referrals(
@@ -387,23 +490,27 @@ impl ReferralStore for DynamoStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError> {
-        // `~` sorts after every id character, so this takes every expiry up to and including now.
-        let until = format!("{}#~", millis_key(now.timestamp_millis()));
+        let until = due_by(now);
         let mut lapsed = Vec::new();
-        self.query_index(
-            Index::Expiry,
-            EXPIRING,
-            SortRange::AtOrBefore(&until),
-            true,
-            |record| {
-                let referral: Referral = record.doc()?;
-                if referral.is_lapsed(now) {
-                    lapsed.push(referral);
-                }
-                Ok(lapsed.len() < limit as usize)
-            },
-        )
-        .await?;
+        for shard in 0..EXPIRY_SHARDS {
+            if lapsed.len() >= limit as usize {
+                break;
+            }
+            self.query_index(
+                Index::Expiry,
+                &expiring_partition(shard),
+                SortRange::AtOrBefore(&until),
+                true,
+                |record| {
+                    let referral: Referral = record.doc()?;
+                    if referral.is_lapsed(now) {
+                        lapsed.push(referral);
+                    }
+                    Ok(lapsed.len() < limit as usize)
+                },
+            )
+            .await?;
+        }
         Ok(lapsed)
     }
 }

@@ -1,4 +1,4 @@
-//! The table's shape, as template.yaml declares it: keys, the three GSIs, the LSI, the stream and TTL. Tests
+//! The table's shape, as template.yaml declares it: keys, the four GSIs, the LSI, the stream and TTL. Tests
 //! and the moto bootstrap create it from here.
 
 use super::unavailable;
@@ -11,12 +11,17 @@ use aws_sdk_dynamodb::types::{
 use refwire_core::StoreError;
 
 /// (index name, partition key, sort key); `None` is the table itself.
-pub const KEYS: [(Option<&str>, &str, &str); 4] = [
+pub const KEYS: [(Option<&str>, &str, &str); 5] = [
     (None, "pk", "sk"),
     (Some("gsi1"), "gsi1pk", "gsi1sk"),
     (Some("gsi2"), "gsi2pk", "gsi2sk"),
     (Some("gsi3"), "gsi3pk", "gsi3sk"),
+    (Some("gsi4"), "gsi4pk", "gsi4sk"),
 ];
+
+/// The global indexes that project only the keys (they are counted, not read); the others
+/// project every attribute.
+pub const KEYS_ONLY_INDEXES: [&str; 1] = ["gsi4"];
 
 /// The local index (same partition as the table, strongly consistent reads): (name, sort key).
 pub const LOCAL_INDEX: (&str, &str) = ("lsi1", "lsi1sk");
@@ -60,15 +65,16 @@ pub async fn create(client: &Client, name: &str) -> Result<(), StoreError> {
         match index {
             None => request = request.set_key_schema(Some(key_schema(partition, sort)?)),
             Some(index) => {
+                let projection = if KEYS_ONLY_INDEXES.contains(&index) {
+                    ProjectionType::KeysOnly
+                } else {
+                    ProjectionType::All
+                };
                 request = request.global_secondary_indexes(
                     GlobalSecondaryIndex::builder()
                         .index_name(index)
                         .set_key_schema(Some(key_schema(partition, sort)?))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::All)
-                                .build(),
-                        )
+                        .projection(Projection::builder().projection_type(projection).build())
                         .build()
                         .map_err(unavailable)?,
                 )

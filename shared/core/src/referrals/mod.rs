@@ -1,15 +1,17 @@
 //! Referrals: the lifecycle of a referrer's code (open, milestones, completion at the reward
 //! milestone, reward claims, expiry), the program's counts and leaderboard, and the expiry sweep.
 
+mod counts;
 mod referral;
 
+pub use counts::*;
 pub use referral::*;
 
 use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{is_prefixed_ulid, normalize_code};
-use crate::ports::{ReferralCounts, ReferralPage, ReferralQuery, ReferrerTally};
+use crate::ports::{ReferralPage, ReferralQuery};
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::time::Timestamp;
 
