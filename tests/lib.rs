@@ -98,7 +98,7 @@ impl TestApp {
         let created = app.create_program("Test program", None).await.unwrap();
         TestApp {
             router: refwire_api::router(app.clone()),
-            program_id: created.program.id,
+            program_id: created.program.id.into(),
             secret_key: created.secret_key,
             publishable_key: created.publishable_key,
             app,

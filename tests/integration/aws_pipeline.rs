@@ -915,7 +915,7 @@ async fn program_of(stack: &Stack, referrers: usize, per_referrer: usize) -> Str
     use refwire_core::programs::{KeyKind, Program, issue_key};
     let now = chrono::Utc::now();
     let program = Program {
-        id: RandomIds.new_id("prg"),
+        id: RandomIds.new_id("prg").into(),
         name: format!("{referrers} x {per_referrer} referrals"),
         settings: Default::default(),
         created_at: now,
@@ -1022,7 +1022,7 @@ async fn one_referrers_referrals(
             settings,
             format!("ref_{COPY}_{n:04}"),
             program.id.clone(),
-            format!("{COPY}{n:04}"),
+            format!("{COPY}{n:04}").into(),
             now,
         );
         let event = OutboxEvent::new(

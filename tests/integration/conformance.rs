@@ -51,7 +51,7 @@ async fn dynamodb() -> Subject {
 
 async fn program(store: &dyn Store) -> Program {
     let program = Program {
-        id: RandomIds.new_id("prg"),
+        id: RandomIds.new_id("prg").into(),
         name: "conformance".into(),
         settings: ReferralSettings::default(),
         created_at: start_time(),

@@ -418,7 +418,7 @@ async fn racing_joins_and_referrals_keep_one_total_order(app: Arc<Refwire>) {
         racers.spawn(async move {
             let person = NewParticipant {
                 email: Some(format!("racer{n}@example.com")),
-                referral_code,
+                referral_code: referral_code.map(String::from),
                 ..NewParticipant::default()
             };
             app.waitlists().join(&principal, &waitlist_id, person).await

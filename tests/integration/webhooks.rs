@@ -454,7 +454,7 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
             &DeliveryJob {
                 delivery_id,
                 attempt: 1,
-                webhook_id: webhook_id.clone(),
+                webhook_id: webhook_id.clone().into(),
                 waits_until: None,
             },
             0,
@@ -484,7 +484,7 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::deliveries::
     let job = refwire_core::deliveries::DeliveryJob {
         delivery_id,
         attempt: 1,
-        webhook_id,
+        webhook_id: webhook_id.into(),
         waits_until: None,
     };
     (t, receiver, job)

@@ -60,7 +60,7 @@ pub async fn create_program(
     Ok((
         StatusCode::CREATED,
         Json(CreatedProgram {
-            program_id: created.program.id,
+            program_id: created.program.id.into(),
             name: created.program.name,
             settings: created.program.settings,
             secret_key: created.secret_key,

@@ -130,7 +130,7 @@ pub async fn create(
     Ok((
         status,
         Json(CreatedReferral {
-            referral_code: referral.referral_code,
+            referral_code: referral.referral_code.into(),
             referral_url: referral.referral_url,
             referral_id: referral.referral_id,
         }),

@@ -51,7 +51,7 @@ impl From<Referral> for ReferralView {
     fn from(referral: Referral) -> Self {
         ReferralView {
             referral_id: referral.referral_id,
-            referral_code: referral.referral_code,
+            referral_code: referral.referral_code.into(),
             referral_url: referral.referral_url,
             referrer_id: referral.referrer_id,
             user_name: referral.user_name,
@@ -144,10 +144,10 @@ impl From<Participant> for ParticipantView {
             user_id: participant.user_id,
             email: participant.email,
             name: participant.name,
-            referral_code: participant.referral_code,
+            referral_code: participant.referral_code.into(),
             referral_url: participant.referral_url,
             referred_by: participant.referred_by,
-            referred_via: participant.referred_via,
+            referred_via: participant.referred_via.map(String::from),
             source: participant.source,
             referrals_count: participant.referrals_count,
             qualified: participant.qualified,

@@ -76,7 +76,7 @@ impl From<PlacedSignup> for SignupView {
             email: signup.email,
             name: signup.name,
             position: placed.position,
-            referral_code: signup.referral_code,
+            referral_code: signup.referral_code.into(),
             participant_id: signup.participant_id,
             created_at: signup.created_at,
         }

@@ -76,7 +76,7 @@ impl From<Webhook> for WebhookView {
     fn from(webhook: Webhook) -> Self {
         WebhookView {
             previous_secret_expires_at: webhook.previous_secret.map(|previous| previous.expires_at),
-            id: webhook.id,
+            id: webhook.id.into(),
             name: webhook.name,
             url: webhook.url,
             events: webhook.events,
@@ -174,7 +174,7 @@ impl From<&Delivery> for DeliverySummary {
         let last = delivery.last_attempt();
         DeliverySummary {
             id: delivery.id.clone(),
-            webhook_id: delivery.webhook_id.clone(),
+            webhook_id: delivery.webhook_id.to_string(),
             event_id: delivery.event_id.clone(),
             event: delivery.event.clone(),
             state: delivery.state,
@@ -741,7 +741,7 @@ impl SubscriptionResponse {
         SubscriptionResponse {
             subscription: Subscription {
                 event_type: webhook.events.into_iter().next().unwrap_or_default(),
-                id: webhook.id,
+                id: webhook.id.into(),
                 target_url: webhook.url,
                 is_active,
                 created_at: webhook.created_at,

@@ -148,7 +148,7 @@ impl Workers {
             match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
                     for job in jobs {
-                        let webhook_id = job.job.webhook_id.clone();
+                        let webhook_id = job.job.webhook_id.to_string();
                         let task = running.spawn(self.clone().send(job));
                         sends.started(task.id(), webhook_id);
                     }

@@ -2,6 +2,7 @@
 //! and the use cases that read them back (the program's feed, a referral's events).
 
 use crate::error::Error;
+use crate::ids::{ProgramId, WebhookId};
 use crate::service::{MAX_PAGE_LIMIT, Principal, Refwire, page_limit};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -49,14 +50,14 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
 pub struct OutboxEvent {
     /// `evt_<ulid>`: stable across every delivery attempt of this event.
     pub id: String,
-    pub program_id: String,
+    pub program_id: ProgramId,
     pub event: String,
     #[serde(with = "time::millis")]
     pub timestamp: Timestamp,
     pub data: serde_json::Value,
     /// Set for a webhook's test event: delivered to that webhook only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_webhook: Option<String>,
+    pub target_webhook: Option<WebhookId>,
     /// The waitlist the event is about, if any: ReferralLoop subscriptions made for one waitlist
     /// receive only its events, and their envelope carries it. Absent from events stored before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +92,7 @@ impl OutboxEvent {
     ) -> OutboxEvent {
         OutboxEvent {
             id,
-            program_id: program_id.to_string(),
+            program_id: program_id.into(),
             event: event.to_string(),
             timestamp,
             data,

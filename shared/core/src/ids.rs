@@ -1,6 +1,7 @@
 //! Identifier and code generation.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 /// Referral-code alphabet without look-alikes (0/O, 1/I/L), so codes survive being read aloud or retyped.
@@ -58,9 +59,96 @@ pub fn is_prefixed_ulid(id: &str, prefix: &str) -> bool {
         })
 }
 
-/// Normalises a referral code typed by a person: trims and upper-cases it.
-pub fn normalize_code(code: &str) -> String {
-    code.trim().to_ascii_uppercase()
+/// An identifier with a type of its own, so that one kind of id cannot be passed where another is
+/// meant. Stored and sent as a plain string; reads as `&str` wherever one is expected.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                $name(id.to_string())
+            }
+        }
+
+        string_id!(@common $name);
+    };
+    (@common $name:ident) => {
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A program's id: `prg_<ULID>`.
+    ProgramId
+);
+string_id!(
+    /// A webhook's id: `wh_<ULID>`, or `sub_<ULID>` for a ReferralLoop subscription.
+    WebhookId
+);
+
+string_id!(
+    /// A referral code. Codes are matched case-insensitively: one a person typed becomes a
+    /// `ReferralCode` through [`ReferralCode::typed`].
+    ReferralCode
+);
+
+impl ReferralCode {
+    /// A code as a person typed it, normalised: trimmed and upper-cased.
+    pub fn typed(text: &str) -> ReferralCode {
+        ReferralCode(text.trim().to_ascii_uppercase())
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +184,17 @@ mod tests {
         let ids: Vec<String> = (0..1000).map(|_| RandomIds.new_id("evt")).collect();
         assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(first < ids[0]);
+    }
+
+    #[test]
+    fn typed_codes_are_normalised_and_ids_serialise_as_plain_strings() {
+        assert_eq!(ReferralCode::typed("  xytf3dcca3 "), "XYTF3DCCA3");
+        let program: ProgramId = serde_json::from_str("\"prg_1\"").unwrap();
+        assert_eq!(program, "prg_1");
+        assert_eq!(serde_json::to_string(&program).unwrap(), "\"prg_1\"");
+        // Read where a `&str` is expected, compared and displayed as the text itself.
+        let text: &str = &program;
+        assert_eq!(text, "prg_1");
+        assert_eq!(WebhookId::from("wh_1").to_string(), "wh_1");
     }
 }

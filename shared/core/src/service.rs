@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::OutboxEvent;
-use crate::ids::Ids;
+use crate::ids::{Ids, ProgramId};
 use crate::ports::{JobQueue, Store};
 use crate::programs::KeyKind;
 use crate::referrals::Change;
@@ -20,7 +20,7 @@ pub const MAX_PAGE_LIMIT: u32 = 100;
 /// An authenticated caller: a key of one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub program_id: String,
+    pub program_id: ProgramId,
     pub kind: KeyKind,
 }
 

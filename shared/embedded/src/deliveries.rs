@@ -35,8 +35,8 @@ impl DeliveryStore for EmbeddedStore {
                 "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
                 params![
-                    delivery.id,
-                    delivery.webhook_id,
+                    delivery.id.as_str(),
+                    delivery.webhook_id.as_str(),
                     delivery.state.as_str(),
                     delivery.created_at.timestamp_millis(),
                     delivery.version,
@@ -68,7 +68,7 @@ impl DeliveryStore for EmbeddedStore {
                 .execute(
                     "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5 WHERE id = ?1 AND version = ?2",
                     params![
-                        delivery.id,
+                        delivery.id.as_str(),
                         delivery.version - 1,
                         delivery.state.as_str(),
                         delivery.version,

@@ -227,8 +227,8 @@ pub(crate) fn insert_events(tx: &Connection, events: &[OutboxEvent]) -> Result<(
     for event in events {
         insert
             .execute(params![
-                event.id,
-                event.program_id,
+                event.id.as_str(),
+                event.program_id.as_str(),
                 event.event,
                 to_json(event)?
             ])
@@ -250,7 +250,7 @@ impl ProgramStore for EmbeddedStore {
             let tx = &*conn;
             tx.execute(
                 "INSERT INTO programs (id, doc) VALUES (?1, ?2)",
-                params![program.id, to_json(&program)?],
+                params![program.id.as_str(), to_json(&program)?],
             )
             .map_err(unavailable)?;
             for key in &keys {
@@ -319,7 +319,7 @@ impl ProgramStore for EmbeddedStore {
             require_program(tx, &key.program_id)?;
             tx.execute(
                 "DELETE FROM api_keys WHERE program_id = ?1 AND json_extract(doc, '$.kind') = 'inbound'",
-                [&key.program_id],
+                [key.program_id.as_str()],
             )
             .map_err(unavailable)?;
             insert_key(tx, &key)?;
@@ -355,7 +355,7 @@ fn require_program(tx: &Connection, program_id: &str) -> Result<(), StoreError> 
 fn insert_key(tx: &Connection, key: &ApiKeyRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO api_keys (key_id, program_id, doc) VALUES (?1, ?2, ?3)",
-        params![key.key_id, key.program_id, to_json(key)?],
+        params![key.key_id, key.program_id.as_str(), to_json(key)?],
     )
     .map(drop)
     .map_err(unavailable)
@@ -439,8 +439,8 @@ impl EventStore for EmbeddedStore {
                          ON CONFLICT (program_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                          DO NOTHING",
                         params![
-                            event.id,
-                            event.program_id,
+                            event.id.as_str(),
+                            event.program_id.as_str(),
                             event.event,
                             to_json(&event)?,
                             key
@@ -453,7 +453,7 @@ impl EventStore for EmbeddedStore {
                     let doc: String = tx
                         .query_row(
                             "SELECT doc FROM outbox WHERE program_id = ?1 AND idempotency_key = ?2",
-                            params![event.program_id, key],
+                            params![event.program_id.as_str(), key],
                             |row| row.get(0),
                         )
                         .map_err(unavailable)?;

@@ -74,11 +74,11 @@ impl ParticipantStore for EmbeddedStore {
                      (id, program_id, email_key, user_id, code, referrals_count, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    participant.id,
-                    participant.program_id,
+                    participant.id.as_str(),
+                    participant.program_id.as_str(),
                     participant.email.as_deref().map(email_key),
                     participant.user_id,
-                    participant.referral_code,
+                    participant.referral_code.as_str(),
                     participant.referrals_count,
                     participant.version,
                     to_json(&participant)?,
@@ -91,7 +91,7 @@ impl ParticipantStore for EmbeddedStore {
                         "UPDATE participants
                          SET referrals_count = referrals_count + 1, version = version + 1
                          WHERE program_id = ?1 AND id = ?2",
-                        [&participant.program_id, referrer],
+                        [participant.program_id.as_str(), referrer],
                     )
                     .map_err(unavailable)?;
                 if counted == 0 {
@@ -137,7 +137,7 @@ impl ParticipantStore for EmbeddedStore {
                     "UPDATE participants SET version = ?3, doc = ?4
                      WHERE id = ?1 AND version = ?2",
                     params![
-                        participant.id,
+                        participant.id.as_str(),
                         participant.version - 1,
                         participant.version,
                         to_json(&participant)?,
@@ -163,7 +163,7 @@ impl ParticipantStore for EmbeddedStore {
                 let deleted = tx
                     .execute(
                         "DELETE FROM participants WHERE program_id = ?1 AND id = ?2",
-                        [&participant.program_id, &participant.id],
+                        [participant.program_id.as_str(), &participant.id],
                     )
                     .map_err(unavailable)?;
                 // Nothing to delete: roll back rather than write the event.

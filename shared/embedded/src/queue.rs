@@ -91,7 +91,7 @@ impl EmbeddedQueue {
                                 DeliveryJob {
                                     delivery_id: row.get(1)?,
                                     attempt: row.get(2)?,
-                                    webhook_id: row.get(3)?,
+                                    webhook_id: row.get::<_, String>(3)?.into(),
                                     // The row's id already tells a waiting copy apart.
                                     waits_until: None,
                                 },
@@ -105,7 +105,7 @@ impl EmbeddedQueue {
                 let chosen: Vec<(String, DeliveryJob)> = rows
                     .into_iter()
                     .filter(|(_, job)| {
-                        let count = taken.entry(job.webhook_id.clone()).or_default();
+                        let count = taken.entry(job.webhook_id.to_string()).or_default();
                         let fits = room.in_flight(&job.webhook_id) + *count < room.per_webhook;
                         *count += u32::from(fits);
                         fits
@@ -215,7 +215,7 @@ impl JobQueue for EmbeddedQueue {
                         job.delivery_id,
                         job.attempt,
                         visible_at,
-                        job.webhook_id
+                        job.webhook_id.as_str()
                     ],
                 )
                 .map(drop)

@@ -65,7 +65,7 @@ fn record_counts(
                  expired = expired + excluded.expired,
                  rewards_claimed = rewards_claimed + excluded.rewards_claimed",
             params![
-                after.program_id,
+                after.program_id.as_str(),
                 change.total,
                 change.pending,
                 change.completed,
@@ -80,7 +80,7 @@ fn record_counts(
             .query_row(
                 "SELECT total, completed, user_name, named_by FROM referrer_totals
                  WHERE program_id = ?1 AND referrer_id = ?2",
-                params![after.program_id, after.referrer_id],
+                params![after.program_id.as_str(), after.referrer_id],
                 |row| {
                     Ok(ReferrerTotals {
                         total: row.get(0)?,
@@ -99,7 +99,7 @@ fn record_counts(
                  (program_id, referrer_id, total, completed, user_name, named_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                after.program_id,
+                after.program_id.as_str(),
                 after.referrer_id,
                 totals.total,
                 totals.completed,
@@ -141,7 +141,7 @@ impl ReferralStore for EmbeddedStore {
                 let pending: u32 = tx
                     .query_row(
                         UNLAPSED_PENDING,
-                        params![millis(&now), referral.program_id, referral.referrer_id],
+                        params![millis(&now), referral.program_id.as_str(), referral.referrer_id],
                         |row| row.get(0),
                     )
                     .map_err(unavailable)?;
@@ -155,8 +155,8 @@ impl ReferralStore for EmbeddedStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     referral.referral_id,
-                    referral.program_id,
-                    referral.referral_code,
+                    referral.program_id.as_str(),
+                    referral.referral_code.as_str(),
                     referral.referrer_id,
                     referral.referred_user_id,
                     referral.user_name,

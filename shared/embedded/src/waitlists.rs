@@ -55,8 +55,8 @@ impl WaitlistStore for EmbeddedStore {
             conn.execute(
                 "INSERT INTO waitlists (id, program_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![
-                    waitlist.id,
-                    waitlist.program_id,
+                    waitlist.id.as_str(),
+                    waitlist.program_id.as_str(),
                     waitlist.version,
                     to_json(&waitlist)?
                 ],
@@ -193,7 +193,7 @@ impl WaitlistStore for EmbeddedStore {
                     "INSERT INTO signups (id, waitlist_id, participant_id, rank, version, doc)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
-                        signup.id,
+                        signup.id.as_str(),
                         signup.waitlist_id,
                         signup.participant_id,
                         signup.rank,

@@ -15,8 +15,8 @@ impl WebhookStore for EmbeddedStore {
             conn.execute(
                 "INSERT INTO webhooks (id, program_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![
-                    webhook.id,
-                    webhook.program_id,
+                    webhook.id.as_str(),
+                    webhook.program_id.as_str(),
                     webhook.version,
                     to_json(&webhook)?
                 ],
@@ -61,7 +61,7 @@ impl WebhookStore for EmbeddedStore {
                 .execute(
                     "UPDATE webhooks SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
                     params![
-                        webhook.id,
+                        webhook.id.as_str(),
                         webhook.version - 1,
                         webhook.version,
                         to_json(&webhook)?
@@ -72,7 +72,7 @@ impl WebhookStore for EmbeddedStore {
                 let exists = tx
                     .query_row(
                         "SELECT 1 FROM webhooks WHERE id = ?1",
-                        [&webhook.id],
+                        [webhook.id.as_str()],
                         |_| Ok(()),
                     )
                     .optional()

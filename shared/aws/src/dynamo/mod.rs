@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, TransactWriteItem};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
+use refwire_core::ids::ProgramId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -411,7 +412,7 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    program_id: Option<String>,
+    program_id: Option<ProgramId>,
     /// What a pointer item (code, open referral, referee, idempotency key) points at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target: Option<String>,

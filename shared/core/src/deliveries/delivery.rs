@@ -2,6 +2,7 @@
 //! an attempt's result means for the delivery and its webhook.
 
 use crate::deliveries::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
+use crate::ids::{ProgramId, WebhookId};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,8 +66,8 @@ pub struct SendResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub id: String,
-    pub program_id: String,
-    pub webhook_id: String,
+    pub program_id: ProgramId,
+    pub webhook_id: WebhookId,
     pub event_id: String,
     pub event: String,
     pub state: DeliveryState,
@@ -103,7 +104,7 @@ pub struct DeliveryJob {
     /// Whose job it is, so a worker can limit how many of one webhook's attempts run at once
     /// without reading the delivery first (empty in jobs queued before it was carried).
     #[serde(default)]
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     /// Set on a job queued again to wait for the webhook's circuit breaker (milliseconds of the
     /// time it waits for), so it is a job of its own beside the copy that queued it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,8 +148,8 @@ impl Delivery {
     ) -> Self {
         Delivery {
             id: delivery_id(event_id, webhook_id),
-            program_id: program_id.to_string(),
-            webhook_id: webhook_id.to_string(),
+            program_id: program_id.into(),
+            webhook_id: webhook_id.into(),
             event_id: event_id.to_string(),
             event: event.to_string(),
             state: DeliveryState::Pending,

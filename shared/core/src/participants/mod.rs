@@ -9,7 +9,7 @@
 use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events;
-use crate::ids::{is_prefixed_ulid, normalize_code};
+use crate::ids::{ProgramId, ReferralCode, is_prefixed_ulid};
 use crate::ports::ParticipantPage;
 use crate::programs::ReferralSettings;
 use crate::programs::{KeyKind, issue_key};
@@ -50,7 +50,7 @@ pub struct ParticipantSummary {
     pub id: String,
     pub email: Option<String>,
     pub name: Option<String>,
-    pub code: String,
+    pub code: ReferralCode,
 }
 
 impl ParticipantSummary {
@@ -69,19 +69,19 @@ impl ParticipantSummary {
 pub struct Participant {
     /// `par_<ulid>`.
     pub id: String,
-    pub program_id: String,
+    pub program_id: ProgramId,
     /// The caller's own id for this person, unique in the program.
     pub user_id: Option<String>,
     /// Unique in the program, compared case-insensitively; kept as given.
     pub email: Option<String>,
     pub name: Option<String>,
     /// Their own code: others join with it.
-    pub referral_code: String,
+    pub referral_code: ReferralCode,
     pub referral_url: String,
     /// The participant whose code they joined with.
     pub referred_by: Option<String>,
     /// The code of the referral that links them to their referrer.
-    pub referred_via: Option<String>,
+    pub referred_via: Option<ReferralCode>,
     pub source: Source,
     /// How many participants joined with their code.
     pub referrals_count: u64,
@@ -310,7 +310,7 @@ impl Participants<'_> {
                 email: request.email.clone(),
                 name: request.name.clone(),
                 referral_url: settings.referral_url(&code),
-                referral_code: code,
+                referral_code: code.into(),
                 referred_by: referrer
                     .as_ref()
                     .and_then(|referral| referral.referrer_participant.as_ref())
@@ -411,7 +411,7 @@ impl Participants<'_> {
     /// referral (made now if they have none, counting towards their cap); for a referral code,
     /// that referral.
     async fn referral_to_join(&self, principal: &Principal, code: &str) -> Result<Referral, Error> {
-        let code = normalize_code(code);
+        let code = ReferralCode::typed(code);
         let program_id = &principal.program_id;
         if let Some(referrer) = self
             .app
@@ -543,7 +543,7 @@ impl Participants<'_> {
                 if !is_plausible_code(code) {
                     return Err(Error::validation("code", "must be 1-64 letters and digits"));
                 }
-                let code = normalize_code(code);
+                let code = ReferralCode::typed(code);
                 store
                     .find_participant(program_id, ParticipantKey::Code(&code))
                     .await?
@@ -608,7 +608,7 @@ impl Participants<'_> {
         let participant = self
             .app
             .store
-            .find_participant(program_id, ParticipantKey::Code(&normalize_code(code)))
+            .find_participant(program_id, ParticipantKey::Code(&ReferralCode::typed(code)))
             .await?
             .ok_or(Error::NotFound("participant"))?;
         self.qualify_participant(participant).await

@@ -74,7 +74,7 @@ impl Refwire {
         };
         let now = self.clock.now();
         let program = Program {
-            id: self.ids.new_id("prg"),
+            id: self.ids.new_id("prg").into(),
             name: name.to_string(),
             settings,
             created_at: now,

@@ -3,6 +3,7 @@
 //! A key reads `rw_sec_<key id>_<secret>` (or `rw_pub_...`). Only its SHA-256 is stored; it is found by
 //! its key id and its hash compared in constant time, so neither the store nor timing reveals a key.
 
+use crate::ids::ProgramId;
 use crate::programs::ReferralSettings;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
-    pub id: String,
+    pub id: ProgramId,
     pub name: String,
     pub settings: ReferralSettings,
     #[serde(with = "time::millis")]
@@ -44,7 +45,7 @@ impl KeyKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     pub key_id: String,
-    pub program_id: String,
+    pub program_id: ProgramId,
     pub kind: KeyKind,
     /// Lowercase hex SHA-256 of the whole key string.
     pub key_hash: String,
@@ -71,7 +72,7 @@ pub fn issue_key(program_id: &str, kind: KeyKind, now: Timestamp) -> IssuedKey {
     IssuedKey {
         record: ApiKeyRecord {
             key_id,
-            program_id: program_id.to_string(),
+            program_id: program_id.into(),
             kind,
             key_hash: sha256_hex(&plaintext),
             created_at: now,

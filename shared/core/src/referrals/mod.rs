@@ -10,7 +10,7 @@ pub use referral::*;
 use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
-use crate::ids::{is_prefixed_ulid, normalize_code};
+use crate::ids::{ReferralCode, is_prefixed_ulid};
 use crate::ports::{ReferralPage, ReferralQuery};
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
 use crate::time::Timestamp;
@@ -68,7 +68,7 @@ impl Refwire {
                 settings,
                 self.ids.new_id("ref"),
                 program.id.clone(),
-                code,
+                code.into(),
                 now,
             );
             let event = self.outbox_event(&program.id, change, now);
@@ -208,7 +208,7 @@ impl Refwire {
     where
         F: Fn(&mut Referral, Timestamp) -> Result<Vec<Change>, Error>,
     {
-        let (code, mutation) = (&normalize_code(code), &mutation);
+        let (code, mutation) = (&ReferralCode::typed(code), &mutation);
         retry_on_conflict((), |()| async move {
             let now = self.clock.now();
             let original = self

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::events;
+use crate::ids::{ProgramId, ReferralCode};
 use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::participants::ParticipantSummary;
 use crate::programs::{ReferralSettings, RewardType, RewardValue};
@@ -63,8 +64,8 @@ impl RewardSide {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Referral {
     pub referral_id: String,
-    pub program_id: String,
-    pub referral_code: String,
+    pub program_id: ProgramId,
+    pub referral_code: ReferralCode,
     pub referral_url: String,
     pub referrer_id: String,
     pub user_name: Option<String>,
@@ -175,8 +176,8 @@ impl Referral {
         request: NewReferral,
         settings: &ReferralSettings,
         referral_id: String,
-        program_id: String,
-        code: String,
+        program_id: ProgramId,
+        code: ReferralCode,
         now: Timestamp,
     ) -> (Referral, Change) {
         let expires_at = settings

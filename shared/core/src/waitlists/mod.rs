@@ -15,6 +15,7 @@ pub mod rank;
 use crate::conflicts::{Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
+use crate::ids::{ProgramId, ReferralCode};
 use crate::participants::NewParticipant;
 use crate::referrals::Change;
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
@@ -32,7 +33,7 @@ pub const END_OF_ORDER: &str = "~";
 pub struct Waitlist {
     /// A UUID, as ReferralLoop's `waitlist_id`.
     pub id: String,
-    pub program_id: String,
+    pub program_id: ProgramId,
     pub name: String,
     /// Positions a referrer moves up for each signup that joins with their code.
     pub boost: u32,
@@ -48,12 +49,12 @@ pub struct Signup {
     /// A UUID, as ReferralLoop's signup `id`.
     pub id: String,
     pub waitlist_id: String,
-    pub program_id: String,
+    pub program_id: ProgramId,
     pub participant_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
     /// The participant's own code: friends who join with it boost this signup.
-    pub referral_code: String,
+    pub referral_code: ReferralCode,
     /// `<rank key>#<signup id>`: the byte order of ranks is the waitlist order.
     pub rank: String,
     #[serde(with = "time::millis")]

@@ -3,6 +3,7 @@
 use crate::deliveries::retry::RetrySchedule;
 use crate::error::Error;
 use crate::events::OutboxEvent;
+use crate::ids::{ProgramId, WebhookId};
 use crate::programs::not_null;
 use crate::time::{self, Timestamp};
 use crate::webhooks::url_rules::{TargetPolicy, check_target_url};
@@ -154,8 +155,8 @@ pub const BREAKER_MAX_INTERVAL: chrono::Duration = chrono::Duration::minutes(10)
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
-    pub id: String,
-    pub program_id: String,
+    pub id: WebhookId,
+    pub program_id: ProgramId,
     pub name: String,
     pub url: String,
     /// Patterns: an exact event name, `prefix.*`, or `*`.
@@ -260,7 +261,7 @@ impl Webhook {
     pub fn create(
         fields: WebhookFields,
         id: String,
-        program_id: String,
+        program_id: ProgramId,
         secret: String,
         envelope: EnvelopeStyle,
         default_schedule: RetrySchedule,
@@ -270,7 +271,7 @@ impl Webhook {
         let missing =
             |field: &'static str| Error::validation(field, format!("{field} is required"));
         let blank = Webhook {
-            id,
+            id: id.into(),
             program_id,
             name: fields.name.clone().ok_or_else(|| missing("name"))?,
             url: fields.url.clone().ok_or_else(|| missing("url"))?,
