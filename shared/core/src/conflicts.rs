@@ -1,15 +1,16 @@
 //! Optimistic concurrency: a use case reads what it changes, decides, and writes on the condition that
 //! nothing changed meanwhile. When the store reports that something did, the whole try runs again
-//! from a fresh read. Every such loop in the core goes through [`retry_on_conflict`].
+//! from a fresh read. Every such loop goes through [`retry_on_conflict`]: the use cases', and the
+//! adapters' own where one store write needs several conditional items.
 
 use crate::error::{Error, StoreError};
 
 /// Tries before a request gives up with 409 `concurrent_update`. Contention ends quickly in
 /// practice: a repeated milestone or a re-read record usually has nothing left to write.
-pub(crate) const MAX_TRIES: usize = 64;
+pub const MAX_TRIES: usize = 64;
 
 /// What one try came to.
-pub(crate) enum Try<T, S = ()> {
+pub enum Try<T, S = ()> {
     /// Written (or nothing needed writing): the use case's result.
     Done(T),
     /// Lost a race: read again and redo, carrying `S` (what this try learnt) to the next one.
@@ -17,7 +18,7 @@ pub(crate) enum Try<T, S = ()> {
 }
 
 /// `Done(value)` when the write succeeded, `Again` when the store saw a concurrent change.
-pub(crate) fn written<T>(result: Result<(), StoreError>, value: T) -> Result<Try<T>, Error> {
+pub fn written<T>(result: Result<(), StoreError>, value: T) -> Result<Try<T>, Error> {
     match result {
         Ok(()) => Ok(Try::Done(value)),
         Err(StoreError::VersionConflict) => Ok(Try::Again(())),
@@ -27,12 +28,13 @@ pub(crate) fn written<T>(result: Result<(), StoreError>, value: T) -> Result<Try
 
 /// Runs `attempt` from `state` until it is done or fails, at most [`MAX_TRIES`] times; each try
 /// gets the state the previous one handed on.
-pub(crate) async fn retry_on_conflict<S, T, Fut>(
+pub async fn retry_on_conflict<S, T, E, Fut>(
     mut state: S,
     mut attempt: impl FnMut(S) -> Fut,
-) -> Result<T, Error>
+) -> Result<T, E>
 where
-    Fut: Future<Output = Result<Try<T, S>, Error>>,
+    Fut: Future<Output = Result<Try<T, S>, E>>,
+    E: From<StoreError>,
 {
     for _ in 0..MAX_TRIES {
         match attempt(state).await? {
@@ -49,7 +51,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_try_runs_again_after_each_conflict_until_done() {
-        let result = retry_on_conflict(1, |tries| async move {
+        let result: Result<i32, Error> = retry_on_conflict(1, |tries| async move {
             Ok(if tries < 3 {
                 Try::Again(tries + 1)
             } else {

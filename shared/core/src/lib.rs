@@ -14,7 +14,7 @@ pub mod webhooks;
 
 // What the features share.
 pub mod config;
-mod conflicts;
+pub mod conflicts;
 pub mod error;
 pub mod ids;
 pub mod js_json;

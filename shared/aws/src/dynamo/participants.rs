@@ -9,6 +9,7 @@ use super::referrals::{code_pk, pointer};
 use super::{DynamoStore, Index, Record, SortRange, Step, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use refwire_core::StoreError;
+use refwire_core::conflicts::{Try, retry_on_conflict};
 use refwire_core::events::OutboxEvent;
 use refwire_core::participants::{Participant, ParticipantKey, email_key};
 use refwire_core::ports::{ParticipantPage, ParticipantStore};
@@ -229,7 +230,7 @@ impl DynamoStore {
     /// moving it, adding the new key and deleting the old one are one transaction.
     pub(super) async fn swap_inbound_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let program_id = &key.program_id;
-        for _ in 0..8 {
+        retry_on_conflict((), |()| async move {
             let previous = self
                 .pointer_target(&inbound_pk(program_id), INBOUND)
                 .await?;
@@ -263,10 +264,10 @@ impl DynamoStore {
                 steps.push(self.delete_step(super::programs::key_pk(&old), "APIKEY")?);
             }
             match self.transact(steps).await {
-                Err(StoreError::VersionConflict) => continue,
-                other => return other,
+                Err(StoreError::VersionConflict) => Ok(Try::Again(())),
+                other => other.map(Try::Done),
             }
-        }
-        Err(StoreError::VersionConflict)
+        })
+        .await
     }
 }

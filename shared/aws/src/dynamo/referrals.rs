@@ -14,6 +14,7 @@ use super::programs::program_pk;
 use super::{DynamoStore, Index, Record, SortRange, Step, millis_key, shard_of, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use refwire_core::StoreError;
+use refwire_core::conflicts::{Try, retry_on_conflict};
 use refwire_core::events::OutboxEvent;
 use refwire_core::ports::{ReferralPage, ReferralQuery, ReferralStore};
 use refwire_core::referrals::{CountChange, ReferralCounts, ReferrerTally, ReferrerTotals};
@@ -22,8 +23,6 @@ use refwire_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// Attempts at an insert whose pending-cap guard (or a counts item) changed under it.
-const GUARD_RETRIES: usize = 8;
 /// The sweep's index (gsi2) is spread over `EXPIRING#<shard>` partitions by referral id: one index
 /// partition takes about 1,000 writes a second, and every pending referral that can expire is in it.
 const EXPIRY_SHARDS: u32 = 8;
@@ -289,7 +288,7 @@ impl ReferralStore for DynamoStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (program_id, referrer_id) = (&referral.program_id, &referral.referrer_id);
-        for _ in 0..GUARD_RETRIES {
+        retry_on_conflict((), |()| async move {
             let mut guard = self.guard(program_id, referrer_id).await?;
             let pending = guard.pending.get_or_insert_with(HashMap::new);
             let now_ms = now.timestamp_millis();
@@ -337,11 +336,11 @@ impl ReferralStore for DynamoStore {
             steps.extend(self.event_puts(std::slice::from_ref(event))?);
             match self.transact(steps).await {
                 // Another write for this referrer (or of the counts item) got in first: again.
-                Err(StoreError::VersionConflict) => continue,
-                other => return other,
+                Err(StoreError::VersionConflict) => Ok(Try::Again(())),
+                other => other.map(Try::Done),
             }
-        }
-        Err(StoreError::VersionConflict)
+        })
+        .await
     }
 
     async fn find_referral(
