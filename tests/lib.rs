@@ -4,6 +4,7 @@
 pub mod local;
 pub mod receiver;
 pub mod script_receiver;
+pub mod tls;
 
 use axum::Router;
 use chrono::TimeZone;
@@ -304,7 +305,7 @@ pub async fn moto_config() -> aws_config::SdkConfig {
     let endpoint = std::env::var(AWS_ENDPOINT_ENV).unwrap_or_else(|_| {
         panic!("{AWS_ENDPOINT_ENV} is not set: run the tests with scripts/test.sh, which starts moto server")
     });
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    refwire_aws::config::sdk_loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

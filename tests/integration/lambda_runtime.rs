@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post};
+use refwire_tests::tls::TlsProxy;
 use refwire_tests::{apigw_event, moto_config, moto_stack};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -219,6 +220,11 @@ fn response(outcome: Outcome) -> Value {
     ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
 )]
 async fn the_api_binary_answers_an_api_gateway_event() {
+    create_a_program(function_environment().await.0).await;
+}
+
+/// The API function creates a program (with the operator key) in the given environment.
+async fn create_a_program(environment: Vec<(String, String)>) {
     let body = json!({"name": "Lambda runtime test"}).to_string();
     let mut event = apigw_event(
         "POST",
@@ -227,7 +233,7 @@ async fn the_api_binary_answers_an_api_gateway_event() {
         Some(&body),
     );
     event["headers"]["content-type"] = json!("application/json");
-    let answer = response(invoke_process("refwire-api", event).await);
+    let answer = response(invoke_process_with("refwire-api", event, environment).await);
     assert_eq!(answer["statusCode"], 201, "{answer}");
     let created: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert!(
@@ -237,6 +243,26 @@ async fn the_api_binary_answers_an_api_gateway_event() {
             .starts_with("rw_sec_"),
         "{created}"
     );
+}
+
+/// On AWS every SDK call is HTTPS: the binary's client (rustls on ring, the system's roots) reaches
+/// moto through a TLS proxy whose CA it is told to trust with `SSL_CERT_FILE`.
+#[tokio::test]
+#[cfg_attr(
+    not(feature = "emulators"),
+    ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
+)]
+async fn the_api_binary_reaches_dynamodb_over_https() {
+    let (mut environment, _) = function_environment().await;
+    let proxy = TlsProxy::start(&std::env::var(refwire_tests::AWS_ENDPOINT_ENV).unwrap()).await;
+    environment.retain(|(name, _)| name != "AWS_ENDPOINT_URL");
+    environment.push(("AWS_ENDPOINT_URL".into(), proxy.url.clone()));
+    environment.push((
+        "SSL_CERT_FILE".into(),
+        proxy.ca_file.path().display().to_string(),
+    ));
+    create_a_program(environment).await;
+    assert!(proxy.handshakes() > 0);
 }
 
 #[tokio::test]

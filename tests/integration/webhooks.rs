@@ -8,6 +8,7 @@ use refwire_core::events::OutboxEvent;
 use refwire_core::time;
 use refwire_tests::TestApp;
 use refwire_tests::receiver::{Receiver, Reply, refusing_url};
+use refwire_tests::tls::TlsProxy;
 use serde_json::{Value, json};
 
 /// Creates a referral and drives it to completion: referral.created, two milestone events, completed.
@@ -336,6 +337,32 @@ async fn redirects_are_failed_attempts_and_are_not_followed() {
             .starts_with("redirects are not followed")
     );
     assert!(elsewhere.received().is_empty());
+}
+
+/// The sender speaks TLS (rustls on ring) and checks the receiver's certificate against its roots
+/// (webpki-roots): one from an unknown CA fails the attempt before any request is sent.
+#[tokio::test]
+async fn an_https_receiver_with_an_untrusted_certificate_gets_no_request() {
+    let t = TestApp::with_loopback_receivers().await;
+    let receiver = Receiver::start().await;
+    let proxy = TlsProxy::start(&receiver.url).await;
+    let (webhook_id, _) = t
+        .create_webhook(
+            &format!("{}/hooks", proxy.url),
+            json!({"events": ["referral.created"]}),
+        )
+        .await;
+    t.create_referral("user_1").await;
+    t.pump().await;
+    let summary = &t.deliveries(&webhook_id).await[0];
+    assert_eq!(summary["state"], "retrying");
+    let error = summary["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("connection failed") && error.contains("UnknownIssuer"),
+        "{summary}"
+    );
+    assert_eq!(proxy.handshakes(), 0);
+    assert!(receiver.received().is_empty());
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use crate::queue::QueueTarget;
 use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -49,7 +50,19 @@ impl AwsSettings {
 
 /// The SDK configuration from the standard sources (env, the function's role), once per process.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    sdk_loader().load().await
+}
+
+/// The SDK's configuration loader with its HTTPS client: rustls on ring, as the webhook sender's
+/// reqwest uses, so no second crypto library (the SDK's default, aws-lc-rs) is linked. Trusts the
+/// system's root certificates (`SSL_CERT_FILE` names others).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
 }
 
 #[cfg(test)]
