@@ -69,7 +69,9 @@ echo "== cargo test"
 # The integration tests start the real refwire-local binary, and run the Lambda binaries as built
 # for deployment (release) under a Lambda Runtime API, so build those first.
 cargo build --workspace --bins --quiet
-cargo build --release --quiet -p refwire-api-lambda -p refwire-fanout -p refwire-delivery -p refwire-sweep
+# shellcheck source=scripts/lambda.sh
+. scripts/lambda.sh
+build_lambda_binaries
 export REFWIRE_LAMBDA_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --workspace --features refwire-tests/emulators
 

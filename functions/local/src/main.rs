@@ -17,6 +17,9 @@ use refwire_embedded::EmbeddedStore;
 use refwire_local::LocalRuntime;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How often lapsed referrals are expired (emitting `referral.expired`) and old events and delivery
 /// logs purged, and how many referrals per pass.
@@ -28,12 +31,19 @@ const RETENTION_DAYS: i64 = 30;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // Logs go to stderr: stdout carries the start-up banner (URL and keys) that scripts read.
+    // `RUST_LOG`: `target=level` pairs and a default level (tracing's `Targets`).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|filter| filter.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_target("refwire", tracing::Level::INFO)
+                .with_default(tracing::Level::WARN)
+        });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "refwire=info,warn".into()),
-        )
+        .finish()
+        .with(filter)
         .init();
     let options = match options::Command::parse(std::env::args().skip(1)) {
         Ok(options::Command::Serve(options)) => options,

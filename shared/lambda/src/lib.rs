@@ -11,6 +11,9 @@ use refwire_core::time::SystemClock;
 use refwire_core::webhooks::url_rules::TargetPolicy;
 use refwire_sender::HttpSender;
 use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn deps(sdk: &aws_config::SdkConfig, settings: &AwsSettings) -> Deps {
     deps_with_clients(
@@ -41,10 +44,18 @@ pub fn deps_with_clients(
 /// The cold start of every function: JSON logs (level from `RUST_LOG`), settings from the
 /// environment (every missing variable named), SDK clients, and the production config.
 pub async fn cold_start() -> Result<(Deps, Config), String> {
+    // `RUST_LOG` as template.yaml sets it: `target=level` pairs and a default level (tracing's
+    // `Targets`; `EnvFilter` would add its span and field filters, and a regex engine, to every
+    // binary). Unset or unreadable, errors only.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|filter| filter.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::ERROR));
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
+        .finish()
+        .with(filter)
         .init();
     let settings = AwsSettings::from_env()?;
     let sdk = sdk_config().await;
