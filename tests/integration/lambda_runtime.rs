@@ -24,17 +24,32 @@ enum Outcome {
     Error(String),
 }
 
-struct RuntimeApi {
-    address: String,
-    event: Value,
-    outcome: Arc<Mutex<Option<Outcome>>>,
+/// What the emulator saw of the process, and when.
+#[derive(Default)]
+struct Seen {
+    first_poll: Option<Instant>,
+    outcome: Option<(Instant, Outcome)>,
 }
 
-type Shared = (Value, Arc<Mutex<Option<Outcome>>>);
+#[derive(Clone)]
+struct Shared {
+    event: Value,
+    seen: Arc<Mutex<Seen>>,
+}
 
-async fn next_invocation(State((event, outcome)): State<Shared>) -> (HeaderMap, axum::Json<Value>) {
+struct RuntimeApi {
+    address: String,
+    shared: Shared,
+}
+
+async fn next_invocation(State(shared): State<Shared>) -> (HeaderMap, axum::Json<Value>) {
+    let answered = {
+        let mut seen = shared.seen.lock().unwrap();
+        seen.first_poll.get_or_insert_with(Instant::now);
+        seen.outcome.is_some()
+    };
     // One event per process: later polls wait, as the service's long poll does, until the test ends.
-    if outcome.lock().unwrap().is_some() {
+    if answered {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     let mut headers = HeaderMap::new();
@@ -57,28 +72,46 @@ async fn next_invocation(State((event, outcome)): State<Shared>) -> (HeaderMap, 
     ] {
         headers.insert(name, HeaderValue::from_str(&value).unwrap());
     }
-    (headers, axum::Json(event))
+    (headers, axum::Json(shared.event))
+}
+
+impl Shared {
+    fn record(&self, outcome: Outcome) {
+        self.seen.lock().unwrap().outcome = Some((Instant::now(), outcome));
+    }
 }
 
 async fn invocation_response(
-    State((_, outcome)): State<Shared>,
+    State(shared): State<Shared>,
     Path(_id): Path<String>,
     body: Bytes,
 ) -> &'static str {
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    *outcome.lock().unwrap() = Some(Outcome::Response(value));
+    shared.record(Outcome::Response(
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    ));
     "{}"
 }
 
-async fn invocation_error(State((_, outcome)): State<Shared>, body: Bytes) -> &'static str {
-    *outcome.lock().unwrap() = Some(Outcome::Error(String::from_utf8_lossy(&body).into_owned()));
+async fn invocation_error(State(shared): State<Shared>, body: Bytes) -> &'static str {
+    shared.record(Outcome::Error(String::from_utf8_lossy(&body).into_owned()));
     "{}"
+}
+
+/// One process under the emulator, timed from just before it was spawned.
+struct Invocation {
+    outcome: Outcome,
+    /// Until its first `GET .../invocation/next` (`None`: it failed before asking).
+    first_poll: Option<Duration>,
+    /// Until it posted its response (or error).
+    answered: Duration,
 }
 
 impl RuntimeApi {
     async fn start(event: Value) -> RuntimeApi {
-        let outcome = Arc::new(Mutex::new(None));
-        let state: Shared = (event.clone(), outcome.clone());
+        let shared = Shared {
+            event,
+            seen: Arc::default(),
+        };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
             .route(
@@ -90,33 +123,35 @@ impl RuntimeApi {
                 post(invocation_error),
             )
             .route("/2018-06-01/runtime/init/error", post(invocation_error))
-            .with_state(state);
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        RuntimeApi {
-            address,
-            event,
-            outcome,
-        }
+        RuntimeApi { address, shared }
     }
 
-    async fn outcome(&self, process: &mut Child) -> Outcome {
-        let started = Instant::now();
+    async fn invocation(&self, process: &mut Child, spawned: Instant) -> Invocation {
         loop {
-            if let Some(outcome) = self.outcome.lock().unwrap().clone() {
-                return outcome;
+            {
+                let seen = self.shared.seen.lock().unwrap();
+                if let Some((at, outcome)) = &seen.outcome {
+                    return Invocation {
+                        outcome: outcome.clone(),
+                        first_poll: seen.first_poll.map(|first| first - spawned),
+                        answered: *at - spawned,
+                    };
+                }
             }
             if let Some(status) = process.try_wait().unwrap() {
                 panic!(
                     "the function exited with {status} before answering {}",
-                    self.event
+                    self.shared.event
                 );
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
+                spawned.elapsed() < Duration::from_secs(30),
                 "no answer to {}",
-                self.event
+                self.shared.event
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -193,18 +228,26 @@ async fn invoke_process_with(
     event: Value,
     environment: Vec<(String, String)>,
 ) -> Outcome {
+    start_process(name, event, environment).await.outcome
+}
+
+/// Starts `name` with `environment` under a fresh Runtime API, gives it `event`, and waits for its
+/// answer; the process is killed then.
+async fn start_process(name: &str, event: Value, environment: Vec<(String, String)>) -> Invocation {
+    let program = binary(name);
     let api = RuntimeApi::start(event).await;
-    let mut process = Command::new(binary(name))
+    let spawned = Instant::now();
+    let mut process = Command::new(program)
         .envs(environment)
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let outcome = api.outcome(&mut process).await;
+    let invocation = api.invocation(&mut process, spawned).await;
     let _ = process.kill();
     let _ = process.wait();
-    outcome
+    invocation
 }
 
 fn response(outcome: Outcome) -> Value {
@@ -223,8 +266,8 @@ async fn the_api_binary_answers_an_api_gateway_event() {
     create_a_program(function_environment().await.0).await;
 }
 
-/// The API function creates a program (with the operator key) in the given environment.
-async fn create_a_program(environment: Vec<(String, String)>) {
+/// `POST /v1/programs` with the operator key, as API Gateway passes it on.
+fn program_creation_event() -> Value {
     let body = json!({"name": "Lambda runtime test"}).to_string();
     let mut event = apigw_event(
         "POST",
@@ -233,7 +276,21 @@ async fn create_a_program(environment: Vec<(String, String)>) {
         Some(&body),
     );
     event["headers"]["content-type"] = json!("application/json");
-    let answer = response(invoke_process_with("refwire-api", event, environment).await);
+    event
+}
+
+/// An event from infra/events.
+fn fixture(file: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra/events")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The API function creates a program (with the operator key) in the given environment.
+async fn create_a_program(environment: Vec<(String, String)>) {
+    let answer =
+        response(invoke_process_with("refwire-api", program_creation_event(), environment).await);
     assert_eq!(answer["statusCode"], 201, "{answer}");
     let created: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert!(
@@ -271,10 +328,7 @@ async fn the_api_binary_reaches_dynamodb_over_https() {
     ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
 )]
 async fn the_fanout_binary_answers_a_dynamodb_stream_event() {
-    let event: Value = serde_json::from_str(include_str!(
-        "../../infra/events/dynamodb-stream-batch.json"
-    ))
-    .unwrap();
+    let event = fixture("dynamodb-stream-batch.json");
     let answer = response(invoke_process("refwire-fanout", event).await);
     assert_eq!(answer, json!({"batchItemFailures": []}));
 }
@@ -285,8 +339,7 @@ async fn the_fanout_binary_answers_a_dynamodb_stream_event() {
     ignore = "needs moto server and the receivers' tools: scripts/test.sh runs it"
 )]
 async fn the_delivery_binary_answers_an_sqs_event() {
-    let event: Value =
-        serde_json::from_str(include_str!("../../infra/events/sqs-delivery-batch.json")).unwrap();
+    let event = fixture("sqs-delivery-batch.json");
     let answer = response(invoke_process("refwire-delivery", event).await);
     assert_eq!(
         answer,
@@ -337,8 +390,7 @@ async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
         .await
         .unwrap();
 
-    let tick: Value =
-        serde_json::from_str(include_str!("../../infra/events/schedule-tick.json")).unwrap();
+    let tick = fixture("schedule-tick.json");
     let answer = response(invoke_process_with("refwire-sweep", tick, environment).await);
     assert_eq!(answer, json!({"expired": 1}));
     let swept = store
@@ -358,4 +410,92 @@ async fn the_sweep_binary_expires_lapsed_referrals_on_a_schedule_tick() {
         .map(|event| event.event)
         .collect();
     assert_eq!(events, ["referral.created", "referral.expired"]);
+}
+
+/// `scripts/bench.sh cold-start`: each release binary started `REFWIRE_COLD_STARTS` times (default
+/// 20) under this emulator with the event its test gives it, timed from spawning the process to its
+/// first poll for an event and to its response; beside them the floor of this harness and machine:
+/// a function that only echoes its event (bench/src/lambda_echo.rs), and `true` (spawn -> exit).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: scripts/bench.sh cold-start runs it on the release binaries"]
+async fn cold_starts() {
+    let runs: usize = std::env::var("REFWIRE_COLD_STARTS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(20);
+    let milliseconds = |mut times: Vec<Duration>| {
+        times.sort();
+        let at = |fraction| refwire_bench::percentile(&times, fraction).as_secs_f64() * 1000.0;
+        format!("{:7.2} {:7.2}", at(0.5), at(0.9))
+    };
+    let bare: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let spawned = Instant::now();
+            assert!(Command::new("true").status().unwrap().success());
+            spawned.elapsed()
+        })
+        .collect();
+    let (environment, _) = function_environment().await;
+    // The same function trusting no certificates (an empty file and directory instead of the
+    // system's): what loading the roots, which the SDK's HTTPS client does at start, costs here.
+    let no_roots = tempfile::tempdir().unwrap();
+    let empty = no_roots.path().join("none.pem");
+    std::fs::write(&empty, "").unwrap();
+    let mut without_roots = environment.clone();
+    without_roots.push(("SSL_CERT_FILE".into(), empty.display().to_string()));
+    without_roots.push(("SSL_CERT_DIR".into(), no_roots.path().display().to_string()));
+    println!("{runs} starts of each, ms from spawning the process (median, p90):");
+    println!("{:<26} {:>15}   {:>15}", "", "first poll", "response");
+    println!("{:<26} {:>15}   {} (exit)", "true", "", milliseconds(bare));
+    for (label, name, event, environment) in [
+        (
+            "lambda-echo",
+            "lambda-echo",
+            json!({"echo": true}),
+            &environment,
+        ),
+        (
+            "refwire-api",
+            "refwire-api",
+            program_creation_event(),
+            &environment,
+        ),
+        (
+            "refwire-fanout",
+            "refwire-fanout",
+            fixture("dynamodb-stream-batch.json"),
+            &environment,
+        ),
+        (
+            "refwire-delivery",
+            "refwire-delivery",
+            fixture("sqs-delivery-batch.json"),
+            &environment,
+        ),
+        (
+            "refwire-sweep",
+            "refwire-sweep",
+            fixture("schedule-tick.json"),
+            &environment,
+        ),
+        (
+            "refwire-sweep, no roots",
+            "refwire-sweep",
+            fixture("schedule-tick.json"),
+            &without_roots,
+        ),
+    ] {
+        let (mut polls, mut answers) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let invocation = start_process(name, event.clone(), environment.clone()).await;
+            response(invocation.outcome);
+            polls.push(invocation.first_poll.unwrap());
+            answers.push(invocation.answered);
+        }
+        println!(
+            "{label:<26} {}   {}",
+            milliseconds(polls),
+            milliseconds(answers)
+        );
+    }
 }
