@@ -26,8 +26,14 @@ sam --version
 cargo lambda --version
 
 step "configure: infra/samconfig.example.toml as the configuration"
-config=$(mktemp -d)/samconfig.toml
-trap 'rm -rf "$(dirname "$config")"' EXIT
+scratch=$(mktemp -d)
+progress=""
+cleanup() {
+  [ -z "$progress" ] || kill "$progress" 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+config=$scratch/samconfig.toml
 cp infra/samconfig.example.toml "$config"
 
 step "sam validate --lint"
@@ -42,9 +48,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
   done
 ) &
 progress=$!
-trap 'kill "$progress" 2>/dev/null; rm -rf "$(dirname "$config")"' EXIT
 sam build --config-file "$config"
 kill "$progress"
+progress=""
 
 step "the built functions"
 for function in ApiFunction FanoutFunction DeliveryFunction SweepFunction; do
