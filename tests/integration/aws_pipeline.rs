@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use refwire_aws::config::AwsSettings;
 use refwire_core::config::Config;
+use refwire_core::conflicts::Versioned;
 use refwire_core::deliveries::Dispatcher;
 use refwire_core::service::Refwire;
 use refwire_core::webhooks::url_rules::TargetPolicy;
@@ -1356,8 +1357,12 @@ async fn an_open_breaker_holds_deliveries_in_sqs_until_the_probe_and_a_success_c
     let now = chrono::Utc::now();
     webhook.failing_since = Some(now - chrono::Duration::seconds(60));
     webhook.next_probe_at = Some(now + chrono::Duration::seconds(2));
-    webhook.version += 1;
-    stack.store.update_webhook(&webhook, &[]).await.unwrap();
+    let expected_version = webhook.next_version();
+    stack
+        .store
+        .update_webhook(&webhook, expected_version, &[])
+        .await
+        .unwrap();
 
     stack
         .api(

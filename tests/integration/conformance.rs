@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use refwire_core::StoreError;
+use refwire_core::conflicts::{Revision, Versioned};
 use refwire_core::deliveries::retry::RetrySchedule;
 use refwire_core::deliveries::signing::generate_signing_secret;
 use refwire_core::deliveries::{Delivery, DeliveryState, SendResult};
@@ -95,11 +96,21 @@ async fn insert(store: &dyn Store, program: &Program, referrer: &str, code: &str
     referral
 }
 
-/// Gives a referral a referee with a new version, as the service does.
-fn with_referee(mut referral: Referral, referee: &str) -> Referral {
+/// Gives a referral a referee, at its next version, as the service does.
+fn with_referee(mut referral: Referral, referee: &str) -> Revision<Referral> {
     referral.referred_user_id = Some(referee.into());
-    referral.version += 1;
-    referral
+    Revision::next(referral)
+}
+
+/// Writes a referral's next revision.
+async fn update(
+    store: &dyn Store,
+    revision: &Revision<Referral>,
+    events: &[OutboxEvent],
+) -> Result<(), StoreError> {
+    store
+        .update_referral(&revision.record, revision.expected_version, events)
+        .await
 }
 
 pub async fn programs_settings_and_keys(store: Arc<dyn Store>) {
@@ -252,8 +263,7 @@ pub async fn uniqueness_rules_hold(store: Arc<dyn Store>) {
         Some(first.clone())
     );
 
-    store
-        .update_referral(&with_referee(first, "friend"), &[])
+    update(store.as_ref(), &with_referee(first, "friend"), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -264,9 +274,7 @@ pub async fn uniqueness_rules_hold(store: Arc<dyn Store>) {
         None
     );
     let bobs = insert(store.as_ref(), &program, "bob", "CODEDDDDDD").await;
-    let refused = store
-        .update_referral(&with_referee(bobs.clone(), "friend"), &[])
-        .await;
+    let refused = update(store.as_ref(), &with_referee(bobs.clone(), "friend"), &[]).await;
     assert!(
         matches!(refused, Err(StoreError::RefereeTaken)),
         "{refused:?}"
@@ -299,17 +307,16 @@ pub async fn updates_are_conditional_on_the_version(store: Arc<dyn Store>) {
         json!({"n": 1}),
         start_time(),
     );
-    store
-        .update_referral(&winner, std::slice::from_ref(&completed))
+    update(store.as_ref(), &winner, std::slice::from_ref(&completed))
         .await
         .unwrap();
 
     let mut loser = original.clone();
     loser.status = ReferralStatus::Expired;
-    loser.version += 1;
+    let expected_version = loser.next_version();
     let lost = event(&program, "referral.expired", json!({}), start_time());
     let refused = store
-        .update_referral(&loser, std::slice::from_ref(&lost))
+        .update_referral(&loser, expected_version, std::slice::from_ref(&lost))
         .await;
     assert!(
         matches!(refused, Err(StoreError::VersionConflict)),
@@ -320,7 +327,7 @@ pub async fn updates_are_conditional_on_the_version(store: Arc<dyn Store>) {
             .find_referral(&program.id, "CODEEEEEEE")
             .await
             .unwrap(),
-        Some(winner)
+        Some(winner.record)
     );
     let names: Vec<_> = store
         .list_events(&program.id, None, 10)
@@ -339,8 +346,7 @@ pub async fn updates_are_conditional_on_the_version(store: Arc<dyn Store>) {
 pub async fn pending_cap_counts_only_unlapsed_pending_referrals(store: Arc<dyn Store>) {
     let program = program(store.as_ref()).await;
     let first = insert(store.as_ref(), &program, "alice", "CODEFFFFFF").await;
-    store
-        .update_referral(&with_referee(first, "f1"), &[])
+    update(store.as_ref(), &with_referee(first, "f1"), &[])
         .await
         .unwrap();
     let (second, event) = referral(&program, "alice", "CODEGGGGGG", start_time());
@@ -374,8 +380,11 @@ pub async fn lists_counts_and_leaderboard_see_lapsed_as_expired(store: Arc<dyn S
         .unwrap();
     done.status = ReferralStatus::Completed;
     done.reward_claimed = true;
-    done.version += 1;
-    store.update_referral(&done, &[]).await.unwrap();
+    let expected_version = done.next_version();
+    store
+        .update_referral(&done, expected_version, &[])
+        .await
+        .unwrap();
     let later = start_time() + Duration::days(31);
 
     let counts = store.count_referrals(&program.id, later).await.unwrap();
@@ -481,8 +490,8 @@ async fn board_at(
         .collect()
 }
 
-/// Completes a referral through its reward milestone, as the service does.
-fn completed(program: &Program, mut referral: Referral, referee: &str) -> Referral {
+/// Completes a referral through its reward milestone, at its next version, as the service does.
+fn completed(program: &Program, mut referral: Referral, referee: &str) -> Revision<Referral> {
     let settings = &program.settings;
     referral
         .record_milestone(
@@ -492,8 +501,7 @@ fn completed(program: &Program, mut referral: Referral, referee: &str) -> Referr
             start_time(),
         )
         .unwrap();
-    referral.version += 1;
-    referral
+    Revision::next(referral)
 }
 
 pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>) {
@@ -512,7 +520,7 @@ pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>
     };
     let first = insert(store, &program, "alice", "CODECNT001").await;
     let first = with_referee(first, "f1");
-    store.update_referral(&first, &[]).await.unwrap();
+    update(store, &first, &[]).await.unwrap();
     insert(store, &program, "alice", "CODECNT002").await;
     let bobs = insert(store, &program, "bob", "CODECNT003").await;
     insert(store, &program, "carol", "CODECNT004").await;
@@ -528,16 +536,20 @@ pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>
         ]
     );
 
-    let mut bobs = completed(&program, bobs, "b1");
-    store.update_referral(&bobs, &[]).await.unwrap();
+    let bobs = completed(&program, bobs, "b1");
+    update(store, &bobs, &[]).await.unwrap();
+    let mut bobs = bobs.record;
     assert_eq!(counts_at(store, &program, now).await, [4, 3, 1, 0, 0]);
     for claim in [
         |r: &mut Referral| r.reward_claimed = true,
         |r: &mut Referral| r.referee_reward_claimed = true,
     ] {
         claim(&mut bobs);
-        bobs.version += 1;
-        store.update_referral(&bobs, &[]).await.unwrap();
+        let expected_version = bobs.next_version();
+        store
+            .update_referral(&bobs, expected_version, &[])
+            .await
+            .unwrap();
     }
     assert_eq!(counts_at(store, &program, now).await, [4, 3, 1, 0, 2]);
     assert_eq!(
@@ -546,10 +558,13 @@ pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>
         "completed first, then total; `limit` places"
     );
 
-    let mut expired = first.clone();
+    let mut expired = first.record.clone();
     expired.status = ReferralStatus::Expired;
-    expired.version += 1;
-    store.update_referral(&expired, &[]).await.unwrap();
+    let expected_version = expired.next_version();
+    store
+        .update_referral(&expired, expected_version, &[])
+        .await
+        .unwrap();
     assert_eq!(counts_at(store, &program, now).await, [4, 2, 1, 1, 2]);
 
     // Past the others' expiry, before anything writes it, they read as expired; once the sweep
@@ -568,8 +583,11 @@ pub async fn counts_and_the_leaderboard_follow_every_write(store: Arc<dyn Store>
     for mut lapsed in store.lapsed_referrals(later, 100).await.unwrap() {
         if lapsed.program_id == program.id {
             lapsed.expire_if_lapsed(later).unwrap();
-            lapsed.version += 1;
-            store.update_referral(&lapsed, &[]).await.unwrap();
+            let expected_version = lapsed.next_version();
+            store
+                .update_referral(&lapsed, expected_version, &[])
+                .await
+                .unwrap();
         }
     }
     assert_eq!(counts_at(store, &program, later).await, [4, 0, 1, 3, 2]);
@@ -640,7 +658,7 @@ pub async fn counts_stay_exact_under_concurrent_writes(store: Arc<dyn Store>) {
                 }
                 let referee = current.referred_user_id.clone().unwrap();
                 let next = completed(&program, current, &referee);
-                match store.update_referral(&next, &[]).await {
+                match update(store.as_ref(), &next, &[]).await {
                     Ok(()) => return 1,
                     Err(StoreError::VersionConflict) => continue,
                     Err(err) => panic!("{err:?}"),
@@ -672,8 +690,8 @@ pub async fn counts_stay_exact_under_concurrent_writes(store: Arc<dyn Store>) {
                 } else {
                     next.reward_claimed = true;
                 }
-                next.version += 1;
-                match store.update_referral(next, &[]).await {
+                let expected_version = next.next_version();
+                match store.update_referral(next, expected_version, &[]).await {
                     Ok(()) => return,
                     Err(StoreError::VersionConflict) => continue,
                     Err(err) => panic!("{err:?}"),
@@ -720,8 +738,7 @@ pub async fn events_page_in_write_order(store: Arc<dyn Store>) {
             start_time(),
         );
         let updated = with_referee(referral, &format!("friend{n}"));
-        store
-            .update_referral(&updated, std::slice::from_ref(&extra))
+        update(store.as_ref(), &updated, std::slice::from_ref(&extra))
             .await
             .unwrap();
         written.push(extra.id);
@@ -789,10 +806,10 @@ pub async fn webhooks_are_versioned_and_scoped_to_their_program(store: Arc<dyn S
     // A versioned update writes its events in the same transaction; a stale one writes nothing.
     let mut disabled = first.clone();
     disabled.active = false;
-    disabled.version += 1;
+    let expected_version = disabled.next_version();
     let (_, change) = referral(&program, "unused", "UNUSED0001", start_time());
     store
-        .update_webhook(&disabled, std::slice::from_ref(&change))
+        .update_webhook(&disabled, expected_version, std::slice::from_ref(&change))
         .await
         .unwrap();
     assert_eq!(
@@ -801,11 +818,11 @@ pub async fn webhooks_are_versioned_and_scoped_to_their_program(store: Arc<dyn S
     );
     assert!(store.get_event(&change.id).await.unwrap().is_some());
     let mut stale = first.clone();
-    stale.version += 1;
+    let expected_version = stale.next_version();
     let (_, lost) = referral(&program, "unused", "UNUSED0002", start_time());
     assert!(matches!(
         store
-            .update_webhook(&stale, std::slice::from_ref(&lost))
+            .update_webhook(&stale, expected_version, std::slice::from_ref(&lost))
             .await,
         Err(StoreError::VersionConflict)
     ));
@@ -818,9 +835,9 @@ pub async fn webhooks_are_versioned_and_scoped_to_their_program(store: Arc<dyn S
     assert!(store.delete_webhook(&program.id, &first.id).await.unwrap());
     assert!(!store.delete_webhook(&program.id, &first.id).await.unwrap());
     let mut gone = disabled;
-    gone.version += 1;
+    let expected_version = gone.next_version();
     assert!(matches!(
-        store.update_webhook(&gone, &[]).await,
+        store.update_webhook(&gone, expected_version, &[]).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -853,8 +870,11 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
         &RetrySchedule::default(),
         start_time(),
     );
-    progressed.version += 1;
-    store.update_delivery(&progressed).await.unwrap();
+    let expected_version = progressed.next_version();
+    store
+        .update_delivery(&progressed, expected_version)
+        .await
+        .unwrap();
     let again = Delivery::new(
         "evt_0",
         "referral.created",
@@ -864,7 +884,7 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
     );
     assert_eq!(store.insert_delivery(&again).await.unwrap(), progressed);
     assert!(matches!(
-        store.update_delivery(&progressed).await,
+        store.update_delivery(&progressed, expected_version).await,
         Err(StoreError::VersionConflict)
     ));
 
@@ -889,8 +909,11 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
 
     let mut failed = progressed;
     failed.abandon("gave up", start_time());
-    failed.version += 1;
-    store.update_delivery(&failed).await.unwrap();
+    let expected_version = failed.next_version();
+    store
+        .update_delivery(&failed, expected_version)
+        .await
+        .unwrap();
     let since_start = store
         .failed_deliveries_since(&hook.id, start_time(), 10)
         .await
@@ -955,7 +978,7 @@ pub async fn racing_updates_of_one_version_succeed_once(store: Arc<dyn Store>) {
                 json!({"n": n}),
                 start_time(),
             );
-            store.update_referral(&next, &[completed]).await
+            update(store.as_ref(), &next, &[completed]).await
         });
     }
     let results: Vec<_> = racers.join_all().await;
@@ -1134,15 +1157,20 @@ pub async fn joins_count_on_the_referrer_atomically(store: Arc<dyn Store>) {
     // An update from a stale read loses; one from the fresh read keeps the count.
     let mut stale = referrer.clone();
     stale.qualified = true;
-    stale.version += 1;
+    let expected_version = stale.next_version();
     assert!(matches!(
-        store.update_participant(&stale, &[]).await,
+        store
+            .update_participant(&stale, expected_version, &[])
+            .await,
         Err(StoreError::VersionConflict)
     ));
     let mut fresh = counted.clone();
     fresh.qualified = true;
-    fresh.version += 1;
-    store.update_participant(&fresh, &[]).await.unwrap();
+    let expected_version = fresh.next_version();
+    store
+        .update_participant(&fresh, expected_version, &[])
+        .await
+        .unwrap();
     let updated = store
         .get_participant(&program.id, &referrer.id)
         .await
@@ -1266,13 +1294,13 @@ pub async fn a_referral_is_found_by_its_referee(store: Arc<dyn Store>) {
         None
     );
     let attached = with_referee(referral, "user_9");
-    store.update_referral(&attached, &[]).await.unwrap();
+    update(store.as_ref(), &attached, &[]).await.unwrap();
     assert_eq!(
         store
             .find_referral_by_referee(&program.id, "user_9")
             .await
             .unwrap(),
-        Some(attached)
+        Some(attached.record)
     );
 }
 
@@ -1293,11 +1321,10 @@ fn signup(waitlist: &Waitlist, participant_id: &str, key: &str) -> Signup {
 }
 
 /// The waitlist as the next change writes it.
-fn bumped(waitlist: &Waitlist, count_change: i64) -> Waitlist {
+fn bumped(waitlist: &Waitlist, count_change: i64) -> Revision<Waitlist> {
     let mut next = waitlist.clone();
     next.signup_count = next.signup_count.saturating_add_signed(count_change);
-    next.version += 1;
-    next
+    Revision::next(next)
 }
 
 fn creating(waitlist: &Waitlist, created: &Signup) -> SignupChange {
@@ -1342,7 +1369,7 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
             .write_signups(&creating(&waitlist, &created))
             .await
             .unwrap();
-        waitlist = bumped(&waitlist, 1);
+        waitlist = bumped(&waitlist, 1).record;
         signups.push(created);
     }
     let ranks = |list: Vec<Signup>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
@@ -1389,7 +1416,7 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
 
     // A change from a stale read of the waitlist loses and writes nothing.
     let stale = SignupChange {
-        waitlist: bumped(&bumped(&waitlist, 0), 0),
+        waitlist: bumped(&bumped(&waitlist, 0).record, 0),
         ..creating(&waitlist, &signup(&waitlist, "p9", "z"))
     };
     assert!(matches!(
@@ -1407,17 +1434,16 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
     // Moving the last one to the front rewrites its rank only; its event goes in the same write.
     let mut moved = signups[2].clone();
     moved.rank = format!("F#{}", moved.id);
-    moved.version += 1;
     let moved_event = event(&program, "signup.position_changed", json!({}), start_time());
     let change = SignupChange {
         waitlist: bumped(&waitlist, 0),
         created: None,
-        moved: Some(moved.clone()),
+        moved: Some(Revision::next(moved.clone())),
         deleted: None,
         events: vec![moved_event.clone()],
     };
     store.write_signups(&change).await.unwrap();
-    waitlist = bumped(&waitlist, 0);
+    waitlist = bumped(&waitlist, 0).record;
     assert_eq!(
         store.get_event(&moved_event.id).await.unwrap(),
         Some(moved_event)
@@ -1431,8 +1457,7 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
         ]
     );
     // A move from a stale signup loses.
-    let mut stale_move = signups[2].clone();
-    stale_move.version += 1;
+    let stale_move = Revision::next(signups[2].clone());
     let change = SignupChange {
         waitlist: bumped(&waitlist, 0),
         created: None,
@@ -1454,7 +1479,7 @@ pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn St
         events: Vec::new(),
     };
     store.write_signups(&change).await.unwrap();
-    waitlist = bumped(&waitlist, -1);
+    waitlist = bumped(&waitlist, -1).record;
     assert_eq!(store.find_signup(&waitlist.id, "p1").await.unwrap(), None);
     assert_eq!(
         store

@@ -2,6 +2,10 @@
 //! nothing changed meanwhile. When the store reports that something did, the whole try runs again
 //! from a fresh read. Every such loop goes through [`retry_on_conflict`]: the use cases', and the
 //! adapters' own where one store write needs several conditional items.
+//!
+//! Each conditional write names the version it expects stored (the one its record was read at);
+//! [`Versioned::next_version`] moves the record on and gives that version, so no adapter has to
+//! work it out.
 
 use crate::error::{Error, StoreError};
 
@@ -16,6 +20,57 @@ pub enum Try<T, S = ()> {
     /// Lost a race: read again and redo, carrying `S` (what this try learnt) to the next one.
     Again(S),
 }
+
+/// A record written under optimistic concurrency: its `version` goes up by one with every write.
+pub trait Versioned {
+    fn version_mut(&mut self) -> &mut u64;
+
+    /// Moves the record to its next version and returns the one it was read at: the version its
+    /// write expects to find stored.
+    fn next_version(&mut self) -> u64 {
+        let version = self.version_mut();
+        let expected = *version;
+        *version += 1;
+        expected
+    }
+}
+
+/// A record moved to its next version, with the version its write expects stored: for a
+/// transaction that writes several records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision<T> {
+    pub record: T,
+    pub expected_version: u64,
+}
+
+impl<T: Versioned> Revision<T> {
+    pub fn next(mut record: T) -> Self {
+        let expected_version = record.next_version();
+        Revision {
+            record,
+            expected_version,
+        }
+    }
+}
+
+macro_rules! versioned {
+    ($($record:ty),*) => {
+        $(impl Versioned for $record {
+            fn version_mut(&mut self) -> &mut u64 {
+                &mut self.version
+            }
+        })*
+    };
+}
+
+versioned!(
+    crate::referrals::Referral,
+    crate::participants::Participant,
+    crate::webhooks::Webhook,
+    crate::deliveries::Delivery,
+    crate::waitlists::Waitlist,
+    crate::waitlists::Signup
+);
 
 /// `Done(value)` when the write succeeded, `Again` when the store saw a concurrent change.
 pub fn written<T>(result: Result<(), StoreError>, value: T) -> Result<Try<T>, Error> {

@@ -117,12 +117,14 @@ pub trait ReferralStore: Send + Sync {
         referrer_id: &str,
     ) -> Result<Option<Referral>, StoreError>;
 
-    /// Replaces the referral whose stored version is `referral.version - 1`, writing `events` and
-    /// the change to the counts and totals ([`crate::referrals::CountChange`]) in the same transaction. `VersionConflict` when it changed meanwhile; `RefereeTaken` when a newly
+    /// Replaces the referral whose stored version is `expected_version`, writing `events` and the
+    /// change to the counts and totals ([`crate::referrals::CountChange`]) in the same
+    /// transaction. `VersionConflict` when it changed meanwhile; `RefereeTaken` when a newly
     /// attached referee was already referred in the program.
     async fn update_referral(
         &self,
         referral: &Referral,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError>;
 
@@ -202,10 +204,11 @@ pub trait ParticipantStore: Send + Sync {
         key: ParticipantKey<'_>,
     ) -> Result<Option<Participant>, StoreError>;
 
-    /// Replaces the participant whose stored version is `participant.version - 1`, with `events`.
+    /// Replaces the participant whose stored version is `expected_version`, with `events`.
     async fn update_participant(
         &self,
         participant: &Participant,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError>;
 
@@ -264,7 +267,7 @@ pub trait WaitlistStore: Send + Sync {
     /// How many signups rank before `rank` (a position is this plus one).
     async fn count_before(&self, waitlist_id: &str, rank: &str) -> Result<u64, StoreError>;
     /// Writes a change of the order in one transaction: `VersionConflict` when the waitlist's (or
-    /// the moved signup's) stored version is not one below; `ParticipantExists` when the created
+    /// the moved signup's) stored version is not the expected one; `ParticipantExists` when the created
     /// signup's participant already has one in the waitlist.
     async fn write_signups(&self, change: &SignupChange) -> Result<(), StoreError>;
 }
@@ -305,11 +308,12 @@ pub trait WebhookStore: Send + Sync {
     async fn get_webhook(&self, webhook_id: &str) -> Result<Option<Webhook>, StoreError>;
     /// A program's webhooks, oldest first.
     async fn list_webhooks(&self, program_id: &str) -> Result<Vec<Webhook>, StoreError>;
-    /// Replaces the webhook whose stored version is `webhook.version - 1`, with `events` in the same
+    /// Replaces the webhook whose stored version is `expected_version`, with `events` in the same
     /// transaction; `VersionConflict` otherwise, `NotFound` when it was deleted.
     async fn update_webhook(
         &self,
         webhook: &Webhook,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError>;
     /// Returns whether a webhook was deleted.
@@ -339,8 +343,12 @@ pub trait DeliveryStore: Send + Sync {
     /// Inserts the delivery unless one with its id exists; returns the stored one either way.
     async fn insert_delivery(&self, delivery: &Delivery) -> Result<Delivery, StoreError>;
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
-    /// Replaces the delivery whose stored version is `delivery.version - 1`.
-    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// Replaces the delivery whose stored version is `expected_version`.
+    async fn update_delivery(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
     /// A webhook's deliveries, newest first, optionally in one state, after `after` (the last
     /// delivery of the previous page, one of this webhook's).
     async fn list_deliveries(

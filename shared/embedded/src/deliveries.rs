@@ -61,7 +61,11 @@ impl DeliveryStore for EmbeddedStore {
             .await
     }
 
-    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+    async fn update_delivery(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
         let delivery = delivery.clone();
         self.run(move |conn| {
             let updated = conn
@@ -69,7 +73,7 @@ impl DeliveryStore for EmbeddedStore {
                     "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5 WHERE id = ?1 AND version = ?2",
                     params![
                         delivery.id.as_str(),
-                        delivery.version - 1,
+                        expected_version,
                         delivery.state.as_str(),
                         delivery.version,
                         to_json(&delivery)?,

@@ -128,6 +128,7 @@ impl ParticipantStore for EmbeddedStore {
     async fn update_participant(
         &self,
         participant: &Participant,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let participant = participant.clone();
@@ -138,7 +139,7 @@ impl ParticipantStore for EmbeddedStore {
                      WHERE id = ?1 AND version = ?2",
                     params![
                         participant.id.as_str(),
-                        participant.version - 1,
+                        expected_version,
                         participant.version,
                         to_json(&participant)?,
                     ],

@@ -242,6 +242,7 @@ impl ReferralStore for EmbeddedStore {
     async fn update_referral(
         &self,
         referral: &Referral,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let referral = referral.clone();
@@ -249,7 +250,7 @@ impl ReferralStore for EmbeddedStore {
             let stored: Option<String> = tx
                 .query_row(
                     "SELECT doc FROM referrals WHERE referral_id = ?1 AND version = ?2",
-                    params![referral.referral_id, referral.version - 1],
+                    params![referral.referral_id, expected_version],
                     |row| row.get(0),
                 )
                 .optional()
@@ -261,7 +262,7 @@ impl ReferralStore for EmbeddedStore {
                      WHERE referral_id = ?1 AND version = ?2",
                 params![
                     referral.referral_id,
-                    referral.version - 1,
+                    expected_version,
                     referral.referred_user_id,
                     referral.user_name,
                     referral.status.as_str(),

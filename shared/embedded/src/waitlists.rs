@@ -27,18 +27,19 @@ fn write_error(err: rusqlite::Error) -> StoreError {
     unavailable(err)
 }
 
-/// Replaces the row `id` whose version is one below the new one; `VersionConflict` otherwise.
+/// Replaces the row `id` whose version is `expected_version`; `VersionConflict` otherwise.
 fn update_versioned(
     tx: &rusqlite::Connection,
     sql: &str,
     id: &str,
+    expected_version: u64,
     version: u64,
     extra: Option<&str>,
     doc: String,
 ) -> Result<(), StoreError> {
     let updated = match extra {
-        Some(rank) => tx.execute(sql, params![id, version - 1, version, doc, rank]),
-        None => tx.execute(sql, params![id, version - 1, version, doc]),
+        Some(rank) => tx.execute(sql, params![id, expected_version, version, doc, rank]),
+        None => tx.execute(sql, params![id, expected_version, version, doc]),
     }
     .map_err(write_error)?;
     if updated == 0 {
@@ -179,11 +180,12 @@ impl WaitlistStore for EmbeddedStore {
         let change = change.clone();
         let events = change.events.clone();
         self.write_with_events(&events, move |tx| {
-            let waitlist = &change.waitlist;
+            let waitlist = &change.waitlist.record;
             update_versioned(
                 tx,
                 "UPDATE waitlists SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
                 &waitlist.id,
+                change.waitlist.expected_version,
                 waitlist.version,
                 None,
                 to_json(waitlist)?,
@@ -203,11 +205,13 @@ impl WaitlistStore for EmbeddedStore {
                 )
                 .map_err(write_error)?;
             }
-            if let Some(signup) = &change.moved {
+            if let Some(moved) = &change.moved {
+                let signup = &moved.record;
                 update_versioned(
                     tx,
                     "UPDATE signups SET version = ?3, doc = ?4, rank = ?5 WHERE id = ?1 AND version = ?2",
                     &signup.id,
+                    moved.expected_version,
                     signup.version,
                     Some(&signup.rank),
                     to_json(signup)?,

@@ -50,6 +50,7 @@ impl WebhookStore for EmbeddedStore {
     async fn update_webhook(
         &self,
         webhook: &Webhook,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let webhook = webhook.clone();
@@ -62,7 +63,7 @@ impl WebhookStore for EmbeddedStore {
                     "UPDATE webhooks SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
                     params![
                         webhook.id.as_str(),
-                        webhook.version - 1,
+                        expected_version,
                         webhook.version,
                         to_json(&webhook)?
                     ],

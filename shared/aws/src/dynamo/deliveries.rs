@@ -93,8 +93,12 @@ impl DeliveryStore for DynamoStore {
         self.get_doc(&delivery_pk(delivery_id), "DELIVERY").await
     }
 
-    async fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        let put = self.put_versioned(&self.delivery_record(delivery)?)?;
+    async fn update_delivery(
+        &self,
+        delivery: &Delivery,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let put = self.put_versioned(&self.delivery_record(delivery)?, expected_version)?;
         self.transact(vec![Step::new(put, StoreError::VersionConflict)])
             .await
     }

@@ -142,14 +142,17 @@ impl DynamoStore {
         self.put_item(record, "attribute_exists(pk)", None)
     }
 
-    /// A put that replaces the item only if its stored version is `version - 1`.
-    fn put_versioned(&self, record: &Record) -> Result<TransactWriteItem, StoreError> {
-        let previous = record.version.unwrap_or(1) - 1;
+    /// A put that replaces the item only if its stored version is `expected_version`.
+    fn put_versioned(
+        &self,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let values = HashMap::from([(
-            ":previous".to_string(),
-            AttributeValue::N(previous.to_string()),
+            ":expected".to_string(),
+            AttributeValue::N(expected_version.to_string()),
         )]);
-        self.put_item(record, "version = :previous", Some(values))
+        self.put_item(record, "version = :expected", Some(values))
     }
 
     fn event_puts(&self, events: &[OutboxEvent]) -> Result<Vec<Step>, StoreError> {

@@ -165,10 +165,11 @@ impl ParticipantStore for DynamoStore {
     async fn update_participant(
         &self,
         participant: &Participant,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let mut steps = vec![Step::new(
-            self.put_versioned(&self.participant_record(participant)?)?,
+            self.put_versioned(&self.participant_record(participant)?, expected_version)?,
             StoreError::VersionConflict,
         )];
         steps.extend(self.event_puts(events)?);

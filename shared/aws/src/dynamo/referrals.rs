@@ -242,7 +242,7 @@ impl DynamoStore {
         let item = if seen == 0 {
             self.put_new(&guard)?
         } else {
-            self.put_versioned(&guard)?
+            self.put_versioned(&guard, seen)?
         };
         Ok(Step::new(item, StoreError::VersionConflict))
     }
@@ -371,19 +371,20 @@ impl ReferralStore for DynamoStore {
     async fn update_referral(
         &self,
         referral: &Referral,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let stored: Referral = self
             .get_doc(&referral_pk(&referral.referral_id), "REFERRAL")
             .await?
             .ok_or(StoreError::VersionConflict)?;
-        if stored.version + 1 != referral.version {
+        if stored.version != expected_version {
             return Err(StoreError::VersionConflict);
         }
         let program_id = &referral.program_id;
         // The versioned put goes first, so a stale write reports a conflict, not a side rule.
         let mut steps = vec![Step::new(
-            self.put_versioned(&self.referral_record(referral)?)?,
+            self.put_versioned(&self.referral_record(referral)?, expected_version)?,
             StoreError::VersionConflict,
         )];
         if let (None, Some(referee)) = (&stored.referred_user_id, &referral.referred_user_id) {

@@ -208,9 +208,12 @@ impl WaitlistStore for DynamoStore {
     }
 
     async fn write_signups(&self, change: &SignupChange) -> Result<(), StoreError> {
-        let waitlist = &change.waitlist;
+        let waitlist = &change.waitlist.record;
         let mut steps = vec![Step::new(
-            self.put_versioned(&self.waitlist_record(waitlist)?)?,
+            self.put_versioned(
+                &self.waitlist_record(waitlist)?,
+                change.waitlist.expected_version,
+            )?,
             StoreError::VersionConflict,
         )];
         if let Some(signup) = &change.created {
@@ -228,9 +231,9 @@ impl WaitlistStore for DynamoStore {
                 StoreError::ParticipantExists,
             ));
         }
-        if let Some(signup) = &change.moved {
+        if let Some(moved) = &change.moved {
             steps.push(Step::new(
-                self.put_versioned(&self.signup_record(signup)?)?,
+                self.put_versioned(&self.signup_record(&moved.record)?, moved.expected_version)?,
                 StoreError::VersionConflict,
             ));
         }

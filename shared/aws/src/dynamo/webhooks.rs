@@ -56,10 +56,11 @@ impl WebhookStore for DynamoStore {
     async fn update_webhook(
         &self,
         webhook: &Webhook,
+        expected_version: u64,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let mut steps = vec![Step::new(
-            self.put_versioned(&self.webhook_record(webhook)?)?,
+            self.put_versioned(&self.webhook_record(webhook)?, expected_version)?,
             StoreError::VersionConflict,
         )];
         steps.extend(self.event_puts(events)?);

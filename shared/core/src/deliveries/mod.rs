@@ -9,7 +9,7 @@ pub mod signing;
 pub use delivery::*;
 
 use crate::config::Config;
-use crate::conflicts::{Try, retry_on_conflict};
+use crate::conflicts::{Try, Versioned, retry_on_conflict};
 use crate::deliveries::outgoing::build_request;
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
@@ -127,8 +127,8 @@ impl Dispatcher {
         let (Some(webhook), Some(event)) = (webhook, event) else {
             let reason = "not sent: the webhook is disabled or deleted, or the event has expired";
             delivery.abandon(reason, self.deps.clock.now());
-            delivery.version += 1;
-            return match store.update_delivery(&delivery).await {
+            let expected_version = delivery.next_version();
+            return match store.update_delivery(&delivery, expected_version).await {
                 Ok(()) | Err(StoreError::VersionConflict) => Ok(JobOutcome::Abandoned),
                 Err(err) => Err(err.into()),
             };
@@ -148,8 +148,8 @@ impl Dispatcher {
             job,
             self.deps.clock.now() + chrono::Duration::seconds(lease),
         );
-        delivery.version += 1;
-        match store.update_delivery(&delivery).await {
+        let expected_version = delivery.next_version();
+        match store.update_delivery(&delivery, expected_version).await {
             Ok(()) => {}
             Err(StoreError::VersionConflict) => return Ok(JobOutcome::InFlight),
             Err(err) => return Err(err.into()),
@@ -158,12 +158,12 @@ impl Dispatcher {
         let result = self.attempt(&webhook, &event, job.attempt).await;
         let now = self.deps.clock.now();
         let verdict = delivery.record_attempt(result, &webhook.retry_schedule, now);
-        delivery.version += 1;
+        let expected_version = delivery.next_version();
         if let Verdict::RetryIn { seconds } = verdict {
             // Queue before recording: a crash in between re-sends this attempt rather than losing the next.
             self.deps.queue.enqueue(&delivery.job(), seconds).await?;
         }
-        match store.update_delivery(&delivery).await {
+        match store.update_delivery(&delivery, expected_version).await {
             Ok(()) => {}
             Err(StoreError::VersionConflict) => return Ok(JobOutcome::Dropped),
             Err(err) => return Err(err.into()),
@@ -188,8 +188,13 @@ impl Dispatcher {
             return Ok(Passage::Wait(until));
         }
         webhook.take_probe(delivery_id, now);
-        webhook.version += 1;
-        match self.deps.store.update_webhook(&webhook, &[]).await {
+        let expected_version = webhook.next_version();
+        match self
+            .deps
+            .store
+            .update_webhook(&webhook, expected_version, &[])
+            .await
+        {
             Ok(()) => Ok(Passage::Go(Box::new(webhook))),
             // Another delivery took the probe, or the webhook changed (a success may have closed
             // the breaker): go by what it is now.
@@ -239,8 +244,13 @@ impl Dispatcher {
         };
         self.deps.queue.enqueue(&job, seconds).await?;
         delivery.next_attempt_at = Some(until);
-        delivery.version += 1;
-        match self.deps.store.update_delivery(&delivery).await {
+        let expected_version = delivery.next_version();
+        match self
+            .deps
+            .store
+            .update_delivery(&delivery, expected_version)
+            .await
+        {
             Ok(()) | Err(StoreError::VersionConflict) => Ok(JobOutcome::Deferred),
             Err(err) => Err(err.into()),
         }
@@ -316,9 +326,9 @@ impl Dispatcher {
                 ));
                 webhook.disabled_reason = Some(reason);
             }
-            webhook.version += 1;
+            let expected_version = webhook.next_version();
             webhook.updated_at = now;
-            match self.deps.store.update_webhook(&webhook, &emitted).await {
+            match self.deps.store.update_webhook(&webhook, expected_version, &emitted).await {
                 Ok(()) | Err(StoreError::NotFound) => Ok(Try::Done(())),
                 Err(StoreError::VersionConflict) => Ok(Try::Again(None)),
                 Err(err) => Err(err.into()),

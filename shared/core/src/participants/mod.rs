@@ -6,7 +6,7 @@
 //! reporting the program's first milestone, and qualifying reports the reward milestone, so the
 //! lifecycle, its events, rewards, caps and expiry are the ones `referral.rs` defines.
 
-use crate::conflicts::{Try, retry_on_conflict, written};
+use crate::conflicts::{Try, Versioned, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events;
 use crate::ids::{ProgramId, ReferralCode, is_prefixed_ulid};
@@ -489,9 +489,12 @@ impl Participants<'_> {
                 .await?;
             let mut moved = participant.clone();
             moved.referred_via = Some(next.referral_code);
-            moved.version += 1;
+            let expected_version = moved.next_version();
             Ok(Try::Again(
-                match store.update_participant(&moved, &[]).await {
+                match store
+                    .update_participant(&moved, expected_version, &[])
+                    .await
+                {
                     Ok(()) => moved,
                     Err(StoreError::VersionConflict) => store
                         .get_participant(&participant.program_id, &participant.id)
@@ -661,7 +664,7 @@ impl Participants<'_> {
             let now = self.app.clock.now();
             current.qualified = true;
             current.qualified_at = Some(now);
-            current.version += 1;
+            let expected_version = current.next_version();
             let message = format!(
                 "{} qualified: referral {} is complete.",
                 summary.label(),
@@ -673,7 +676,11 @@ impl Participants<'_> {
                 message,
             );
             let event = self.app.outbox_event(program_id, change, now);
-            let result = self.app.store.update_participant(&current, &[event]).await;
+            let result = self
+                .app
+                .store
+                .update_participant(&current, expected_version, &[event])
+                .await;
             written(result, current)
         })
         .await

@@ -7,7 +7,7 @@ mod referral;
 pub use counts::*;
 pub use referral::*;
 
-use crate::conflicts::{Try, retry_on_conflict, written};
+use crate::conflicts::{Try, Versioned, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::OutboxEvent;
 use crate::ids::{ReferralCode, is_prefixed_ulid};
@@ -225,12 +225,15 @@ impl Refwire {
             if referral == original {
                 return outcome.map(|_| Try::Done(referral));
             }
-            referral.version += 1;
+            let expected_version = referral.next_version();
             let events: Vec<OutboxEvent> = changes
                 .into_iter()
                 .map(|change| self.outbox_event(program_id, change, now))
                 .collect();
-            let result = self.store.update_referral(&referral, &events).await;
+            let result = self
+                .store
+                .update_referral(&referral, expected_version, &events)
+                .await;
             // The mutation's own refusal (say, a milestone out of order) is reported once the
             // expiry it came with is written.
             match written(result, referral)? {

@@ -12,7 +12,7 @@
 
 pub mod rank;
 
-use crate::conflicts::{Try, retry_on_conflict, written};
+use crate::conflicts::{Revision, Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
 use crate::ids::{ProgramId, ReferralCode};
@@ -89,13 +89,13 @@ fn rank_between(
     Ok(rank)
 }
 
-/// One transaction on a waitlist's order: the waitlist (its version one above the stored one, its
-/// count updated) with at most one signup created, moved (version one above) and deleted.
+/// One transaction on a waitlist's order: the waitlist (its count updated) with at most one signup
+/// created, moved and deleted; the waitlist and the moved signup each at their next version.
 #[derive(Debug, Clone)]
 pub struct SignupChange {
-    pub waitlist: Waitlist,
+    pub waitlist: Revision<Waitlist>,
     pub created: Option<Signup>,
-    pub moved: Option<Signup>,
+    pub moved: Option<Revision<Signup>>,
     pub deleted: Option<Signup>,
     pub events: Vec<OutboxEvent>,
 }
@@ -237,9 +237,8 @@ impl Waitlists<'_> {
             });
             let mut next = waitlist.clone();
             next.signup_count += 1;
-            next.version += 1;
             let change = SignupChange {
-                waitlist: next,
+                waitlist: Revision::next(next),
                 created: Some(signup.clone()),
                 moved,
                 deleted: None,
@@ -262,7 +261,7 @@ impl Waitlists<'_> {
         waitlist: &Waitlist,
         referrer_id: &str,
         now: Timestamp,
-    ) -> Result<Option<(Signup, OutboxEvent)>, Error> {
+    ) -> Result<Option<(Revision<Signup>, OutboxEvent)>, Error> {
         let store = &self.app.store;
         let Some(signup) = store.find_signup(&waitlist.id, referrer_id).await? else {
             return Ok(None);
@@ -283,7 +282,7 @@ impl Waitlists<'_> {
         old: u64,
         new: u64,
         now: Timestamp,
-    ) -> Result<(Signup, OutboxEvent), Error> {
+    ) -> Result<(Revision<Signup>, OutboxEvent), Error> {
         let store = &self.app.store;
         let (low, high) = if new < old {
             // Between the signups now at new - 1 and new, which are all ahead of it.
@@ -300,7 +299,6 @@ impl Waitlists<'_> {
             (behind.first().cloned(), behind.get(1).cloned())
         };
         signup.rank = rank_between(low.as_ref(), high.as_ref(), &signup.id)?;
-        signup.version += 1;
         let change = Change {
             event: events::SIGNUP_POSITION_CHANGED,
             data: json!({
@@ -312,7 +310,7 @@ impl Waitlists<'_> {
             }),
         };
         let event = self.signup_event(waitlist, change, now);
-        Ok((signup, event))
+        Ok((Revision::next(signup), event))
     }
 
     async fn placed(&self, signup: Signup) -> Result<PlacedSignup, Error> {
@@ -399,17 +397,15 @@ impl Waitlists<'_> {
             let (moved, event) = self
                 .moved(&waitlist, current.signup, current.position, target, now)
                 .await?;
-            let mut next = waitlist.clone();
-            next.version += 1;
             let change = SignupChange {
-                waitlist: next,
+                waitlist: Revision::next(waitlist.clone()),
                 created: None,
                 moved: Some(moved.clone()),
                 deleted: None,
                 events: vec![event],
             };
             let placed = PlacedSignup {
-                signup: moved,
+                signup: moved.record,
                 position: target,
             };
             written(store.write_signups(&change).await, placed)
@@ -439,10 +435,9 @@ impl Waitlists<'_> {
             };
             let mut next = waitlist.clone();
             next.signup_count = next.signup_count.saturating_sub(1);
-            next.version += 1;
             let change = SignupChange {
                 events: vec![self.signup_event(&waitlist, change, now)],
-                waitlist: next,
+                waitlist: Revision::next(next),
                 created: None,
                 moved: None,
                 deleted: Some(signup),

@@ -5,7 +5,7 @@ mod webhook;
 
 pub use webhook::*;
 
-use crate::conflicts::{retry_on_conflict, written};
+use crate::conflicts::{Versioned, retry_on_conflict, written};
 use crate::deliveries::outgoing::{OutgoingRequest, build_request};
 use crate::deliveries::retry::RetrySchedule;
 use crate::deliveries::signing::generate_signing_secret;
@@ -369,11 +369,15 @@ impl Refwire {
 
     async fn resend(&self, mut delivery: Delivery, now: Timestamp) -> Result<Delivery, Error> {
         delivery.restart(now);
-        delivery.version += 1;
+        let expected_version = delivery.next_version();
         // Queue first: if the process dies before the update, the job finds the delivery final
         // and is dropped, and the caller's resend can simply be repeated.
         self.queue.enqueue(&delivery.job(), 0).await?;
-        match self.store.update_delivery(&delivery).await {
+        match self
+            .store
+            .update_delivery(&delivery, expected_version)
+            .await
+        {
             Ok(()) => Ok(delivery),
             Err(StoreError::VersionConflict) => Err(Error::conflict(
                 "concurrent_update",
@@ -397,8 +401,12 @@ impl Refwire {
         retry_on_conflict((), |()| async move {
             let mut webhook = self.get_webhook(principal, webhook_id).await?;
             change(&mut webhook, self.clock.now())?;
-            webhook.version += 1;
-            match self.store.update_webhook(&webhook, &[]).await {
+            let expected_version = webhook.next_version();
+            match self
+                .store
+                .update_webhook(&webhook, expected_version, &[])
+                .await
+            {
                 Err(StoreError::NotFound) => Err(Error::NotFound("webhook")),
                 result => written(result, webhook),
             }
