@@ -1033,7 +1033,7 @@ fn participant(
     code: &str,
 ) -> Participant {
     Participant {
-        id: RandomIds.new_id("par"),
+        id: RandomIds.new_id("par").into(),
         program_id: program.id.clone(),
         user_id: user_id.map(str::to_string),
         email: email.map(str::to_string),
@@ -1340,7 +1340,7 @@ fn creating(waitlist: &Waitlist, created: &Signup) -> SignupChange {
 pub async fn waitlist_order_changes_are_versioned_transactions(store: Arc<dyn Store>) {
     let program = program(store.as_ref()).await;
     let mut waitlist = Waitlist {
-        id: RandomIds.new_uuid(),
+        id: RandomIds.new_uuid().into(),
         program_id: program.id.clone(),
         name: "Launch".into(),
         boost: 2,

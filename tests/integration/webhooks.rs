@@ -479,7 +479,7 @@ async fn redelivered_events_and_jobs_never_send_twice_after_success() {
     queue
         .enqueue(
             &DeliveryJob {
-                delivery_id,
+                delivery_id: delivery_id.into(),
                 attempt: 1,
                 webhook_id: webhook_id.clone().into(),
                 waits_until: None,
@@ -509,7 +509,7 @@ async fn a_failing_first_job() -> (TestApp, Receiver, refwire_core::deliveries::
         .unwrap()
         .to_string();
     let job = refwire_core::deliveries::DeliveryJob {
-        delivery_id,
+        delivery_id: delivery_id.into(),
         attempt: 1,
         webhook_id: webhook_id.into(),
         waits_until: None,
@@ -884,7 +884,7 @@ async fn a_subscription_for_one_waitlist_receives_only_that_waitlists_events() {
             refwire_tests::start_time(),
             json!({"email": email}),
         );
-        event.waitlist_id = waitlist_id.map(String::from);
+        event.waitlist_id = waitlist_id.map(Into::into);
         t.store.publish_event(&event, None).await.unwrap();
     }
     t.pump().await;

@@ -140,13 +140,13 @@ pub struct ParticipantView {
 impl From<Participant> for ParticipantView {
     fn from(participant: Participant) -> Self {
         ParticipantView {
-            id: participant.id,
+            id: participant.id.into(),
             user_id: participant.user_id,
             email: participant.email,
             name: participant.name,
             referral_code: participant.referral_code.into(),
             referral_url: participant.referral_url,
-            referred_by: participant.referred_by,
+            referred_by: participant.referred_by.map(Into::into),
             referred_via: participant.referred_via.map(String::from),
             source: participant.source,
             referrals_count: participant.referrals_count,

@@ -35,7 +35,7 @@ pub struct WaitlistView {
 impl From<Waitlist> for WaitlistView {
     fn from(waitlist: Waitlist) -> Self {
         WaitlistView {
-            id: waitlist.id,
+            id: waitlist.id.into(),
             name: waitlist.name,
             boost: waitlist.boost,
             signup_count: waitlist.signup_count,
@@ -72,12 +72,12 @@ impl From<PlacedSignup> for SignupView {
         let signup = placed.signup;
         SignupView {
             id: signup.id,
-            waitlist_id: signup.waitlist_id,
+            waitlist_id: signup.waitlist_id.into(),
             email: signup.email,
             name: signup.name,
             position: placed.position,
             referral_code: signup.referral_code.into(),
-            participant_id: signup.participant_id,
+            participant_id: signup.participant_id.into(),
             created_at: signup.created_at,
         }
     }

@@ -173,9 +173,9 @@ impl From<&Delivery> for DeliverySummary {
     fn from(delivery: &Delivery) -> Self {
         let last = delivery.last_attempt();
         DeliverySummary {
-            id: delivery.id.clone(),
+            id: delivery.id.to_string(),
             webhook_id: delivery.webhook_id.to_string(),
-            event_id: delivery.event_id.clone(),
+            event_id: delivery.event_id.to_string(),
             event: delivery.event.clone(),
             state: delivery.state,
             attempts: delivery.attempts.len(),
@@ -426,7 +426,7 @@ pub async fn send_test(
     Ok((
         StatusCode::ACCEPTED,
         Json(TestEvent {
-            event_id: event.id,
+            event_id: event.id.into(),
             webhook_id: id,
         }),
     ))

@@ -2,7 +2,7 @@
 //! and the use cases that read them back (the program's feed, a referral's events).
 
 use crate::error::Error;
-use crate::ids::{ProgramId, WebhookId};
+use crate::ids::{EventId, ProgramId, WaitlistId, WebhookId};
 use crate::service::{MAX_PAGE_LIMIT, Principal, Refwire, page_limit};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEvent {
     /// `evt_<ulid>`: stable across every delivery attempt of this event.
-    pub id: String,
+    pub id: EventId,
     pub program_id: ProgramId,
     pub event: String,
     #[serde(with = "time::millis")]
@@ -61,7 +61,7 @@ pub struct OutboxEvent {
     /// The waitlist the event is about, if any: ReferralLoop subscriptions made for one waitlist
     /// receive only its events, and their envelope carries it. Absent from events stored before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waitlist_id: Option<String>,
+    pub waitlist_id: Option<WaitlistId>,
 }
 
 /// An outbox event as webhooks deliver it; field order is part of the contract (`id, event,
@@ -91,7 +91,7 @@ impl OutboxEvent {
         data: serde_json::Value,
     ) -> OutboxEvent {
         OutboxEvent {
-            id,
+            id: id.into(),
             program_id: program_id.into(),
             event: event.to_string(),
             timestamp,

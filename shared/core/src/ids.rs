@@ -139,6 +139,24 @@ string_id!(
 );
 
 string_id!(
+    /// A participant's id: `par_<ULID>`.
+    ParticipantId
+);
+string_id!(
+    /// A waitlist's id: `wl_<ULID>`.
+    WaitlistId
+);
+string_id!(
+    /// An outbox event's id: `evt_<ULID>`, in the order the events were written.
+    EventId
+);
+string_id!(
+    /// A delivery's id: `dlv_` and a digest of its event and webhook ids (see
+    /// [`crate::deliveries::delivery_id`]).
+    DeliveryId
+);
+
+string_id!(
     /// A referral code. Codes are matched case-insensitively: one a person typed becomes a
     /// `ReferralCode` through [`ReferralCode::typed`].
     ReferralCode

@@ -170,7 +170,7 @@ pub struct ParticipantPage {
 impl ParticipantPage {
     /// A page from participants read with one to spare beyond `limit`.
     pub fn from_rows(rows: Vec<Participant>, limit: u32) -> Self {
-        let (participants, next_cursor) = cut_page(rows, limit, |last| last.id.clone());
+        let (participants, next_cursor) = cut_page(rows, limit, |last| last.id.to_string());
         ParticipantPage {
             participants,
             next_cursor,
@@ -330,7 +330,7 @@ impl DeliveryPage {
     /// A page from deliveries read with one to spare beyond `limit`; the cursor is the last
     /// delivery's id, the same on every store, so the use case can check a cursor it is given.
     pub fn from_rows(rows: Vec<Delivery>, limit: u32) -> Self {
-        let (deliveries, next_cursor) = cut_page(rows, limit, |last| last.id.clone());
+        let (deliveries, next_cursor) = cut_page(rows, limit, |last| last.id.to_string());
         DeliveryPage {
             deliveries,
             next_cursor,

@@ -47,7 +47,7 @@ impl DeliveryStore for EmbeddedStore {
             let doc: String = tx
                 .query_row(
                     "SELECT doc FROM deliveries WHERE id = ?1",
-                    [&delivery.id],
+                    [delivery.id.as_str()],
                     |row| row.get(0),
                 )
                 .map_err(unavailable)?;
@@ -96,7 +96,7 @@ impl DeliveryStore for EmbeddedStore {
         limit: u32,
     ) -> Result<DeliveryPage, StoreError> {
         let webhook_id = webhook_id.to_string();
-        let after = after.map(|delivery| delivery.id.clone());
+        let after = after.map(|delivery| delivery.id.to_string());
         self.read(move |conn| {
             let mut query = conn
                 .prepare_cached(

@@ -89,7 +89,7 @@ impl EmbeddedQueue {
                             Ok((
                                 row.get::<_, String>(0)?,
                                 DeliveryJob {
-                                    delivery_id: row.get(1)?,
+                                    delivery_id: row.get::<_, String>(1)?.into(),
                                     attempt: row.get(2)?,
                                     webhook_id: row.get::<_, String>(3)?.into(),
                                     // The row's id already tells a waiting copy apart.
@@ -212,7 +212,7 @@ impl JobQueue for EmbeddedQueue {
                      ON CONFLICT (id) DO NOTHING",
                     params![
                         job.id(),
-                        job.delivery_id,
+                        job.delivery_id.as_str(),
                         job.attempt,
                         visible_at,
                         job.webhook_id.as_str()

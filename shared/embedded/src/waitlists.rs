@@ -196,8 +196,8 @@ impl WaitlistStore for EmbeddedStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
                         signup.id.as_str(),
-                        signup.waitlist_id,
-                        signup.participant_id,
+                        signup.waitlist_id.as_str(),
+                        signup.participant_id.as_str(),
                         signup.rank,
                         signup.version,
                         to_json(signup)?

@@ -24,10 +24,10 @@ impl DynamoStore {
         record.program_id = Some(event.program_id.clone());
         // Event ids are time-ordered, so the program's events sort in write order.
         record.gsi1pk = Some(format!("{}#EVENTS", program_pk(&event.program_id)));
-        record.gsi1sk = Some(event.id.clone());
+        record.gsi1sk = Some(event.id.to_string());
         if let Some(code) = event.data["referral_code"].as_str() {
             record.gsi3pk = Some(referral_events_partition(&event.program_id, code));
-            record.gsi3sk = Some(event.id.clone());
+            record.gsi3sk = Some(event.id.to_string());
         }
         record.ttl = Some(self.ttl_from(event.timestamp.timestamp_millis()));
         Ok(record)
@@ -96,7 +96,7 @@ impl EventStore for DynamoStore {
                 "IDEMPOTENCY",
                 "IDEMPOTENCY",
             );
-            claim.target = Some(event.id.clone());
+            claim.target = Some(event.id.to_string());
             claim.ttl = Some(self.ttl_from(event.timestamp.timestamp_millis()));
             steps.push(Step::new(
                 self.put_new(&claim)?,

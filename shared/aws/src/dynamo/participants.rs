@@ -74,7 +74,7 @@ impl DynamoStore {
         record.referrals_count = Some(participant.referrals_count);
         record.program_id = Some(participant.program_id.clone());
         record.gsi1pk = Some(participants_partition(&participant.program_id));
-        record.gsi1sk = Some(participant.id.clone());
+        record.gsi1sk = Some(participant.id.to_string());
         Ok(record)
     }
 

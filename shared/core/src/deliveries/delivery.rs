@@ -2,7 +2,7 @@
 //! an attempt's result means for the delivery and its webhook.
 
 use crate::deliveries::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
-use crate::ids::{ProgramId, WebhookId};
+use crate::ids::{DeliveryId, EventId, ProgramId, WebhookId};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,10 +65,10 @@ pub struct SendResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub program_id: ProgramId,
     pub webhook_id: WebhookId,
-    pub event_id: String,
+    pub event_id: EventId,
     pub event: String,
     pub state: DeliveryState,
     pub attempts: Vec<Attempt>,
@@ -99,7 +99,7 @@ pub struct Claim {
 /// redelivered stream record or queue message maps onto the same job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryJob {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub attempt: u32,
     /// Whose job it is, so a worker can limit how many of one webhook's attempts run at once
     /// without reading the delivery first (empty in jobs queued before it was carried).
@@ -121,9 +121,9 @@ impl DeliveryJob {
 }
 
 /// The delivery id of an (event, webhook) pair: the same however often fan-out runs for it.
-pub fn delivery_id(event_id: &str, webhook_id: &str) -> String {
+pub fn delivery_id(event_id: &str, webhook_id: &str) -> DeliveryId {
     let digest = Sha256::digest(format!("{event_id}\n{webhook_id}").as_bytes());
-    format!("dlv_{}", &hex::encode(digest)[..32])
+    format!("dlv_{}", &hex::encode(digest)[..32]).into()
 }
 
 /// What an attempt's result means.
@@ -150,7 +150,7 @@ impl Delivery {
             id: delivery_id(event_id, webhook_id),
             program_id: program_id.into(),
             webhook_id: webhook_id.into(),
-            event_id: event_id.to_string(),
+            event_id: event_id.into(),
             event: event.to_string(),
             state: DeliveryState::Pending,
             attempts: Vec::new(),

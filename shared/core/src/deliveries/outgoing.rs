@@ -71,9 +71,9 @@ pub fn build_request(
         ("User-Agent".into(), USER_AGENT.into()),
         ("X-Webhook-Event".into(), event.event.clone()),
         ("X-Webhook-Signature".into(), single_signature),
-        ("X-Webhook-Id".into(), event.id.clone()),
+        ("X-Webhook-Id".into(), event.id.to_string()),
         ("X-Webhook-Attempt".into(), attempt.to_string()),
-        ("webhook-id".into(), event.id.clone()),
+        ("webhook-id".into(), event.id.to_string()),
         ("webhook-timestamp".into(), timestamp.to_string()),
         (
             "webhook-signature".into(),
@@ -118,7 +118,7 @@ fn shape_data(webhook: &Webhook, event: &OutboxEvent) -> Value {
 /// the event data, e.g. `participant.email`.
 fn field_value(event: &OutboxEvent, source: &str) -> Value {
     match source {
-        "$id" => Value::String(event.id.clone()),
+        "$id" => Value::String(event.id.to_string()),
         "$event" => Value::String(event.event.clone()),
         "$timestamp" => Value::String(time::format(&event.timestamp)),
         path => path
@@ -152,7 +152,7 @@ fn json_envelope(webhook: &Webhook, event: &OutboxEvent, data: Value) -> String 
 fn form_encode(event: &OutboxEvent, data: &Value, with_envelope: bool) -> String {
     let mut fields = Map::new();
     if with_envelope {
-        fields.insert("id".into(), Value::String(event.id.clone()));
+        fields.insert("id".into(), Value::String(event.id.to_string()));
         fields.insert("event".into(), Value::String(event.event.clone()));
         fields.insert(
             "timestamp".into(),
@@ -179,6 +179,7 @@ mod tests {
     use super::*;
     use crate::deliveries::retry::RetrySchedule;
     use crate::deliveries::signing::{generate_signing_secret, verify_standard};
+    use crate::ids::WaitlistId;
     use crate::webhooks::WebhookFields;
     use crate::webhooks::url_rules::TargetPolicy;
     use chrono::{Duration, TimeZone};
@@ -330,7 +331,7 @@ mod tests {
             (None, &event("{}"), None),
         ] {
             let webhook = webhook(EnvelopeStyle::ReferralLoop {
-                waitlist_id: subscribed_to.map(String::from),
+                waitlist_id: subscribed_to.map(WaitlistId::from),
             });
             let request = build_request(&webhook, event, 1, start());
             let envelope: Value = serde_json::from_slice(&request.body).unwrap();

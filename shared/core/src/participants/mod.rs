@@ -9,7 +9,7 @@
 use crate::conflicts::{Try, Versioned, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events;
-use crate::ids::{ProgramId, ReferralCode, is_prefixed_ulid};
+use crate::ids::{ParticipantId, ProgramId, ReferralCode, is_prefixed_ulid};
 use crate::ports::ParticipantPage;
 use crate::programs::ReferralSettings;
 use crate::programs::{KeyKind, issue_key};
@@ -47,7 +47,7 @@ impl Source {
 /// Who someone is, as events carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantSummary {
-    pub id: String,
+    pub id: ParticipantId,
     pub email: Option<String>,
     pub name: Option<String>,
     pub code: ReferralCode,
@@ -59,7 +59,7 @@ impl ParticipantSummary {
         self.name
             .clone()
             .or_else(|| self.email.clone())
-            .unwrap_or_else(|| self.id.clone())
+            .unwrap_or_else(|| self.id.to_string())
     }
 }
 
@@ -68,7 +68,7 @@ impl ParticipantSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     /// `par_<ulid>`.
-    pub id: String,
+    pub id: ParticipantId,
     pub program_id: ProgramId,
     /// The caller's own id for this person, unique in the program.
     pub user_id: Option<String>,
@@ -79,7 +79,7 @@ pub struct Participant {
     pub referral_code: ReferralCode,
     pub referral_url: String,
     /// The participant whose code they joined with.
-    pub referred_by: Option<String>,
+    pub referred_by: Option<ParticipantId>,
     /// The code of the referral that links them to their referrer.
     pub referred_via: Option<ReferralCode>,
     pub source: Source,
@@ -304,7 +304,7 @@ impl Participants<'_> {
                 .ids
                 .referral_code(usize::from(settings.code_length));
             let participant = Participant {
-                id: self.app.ids.new_id("par"),
+                id: self.app.ids.new_id("par").into(),
                 program_id: program.id.clone(),
                 user_id: request.user_id.clone(),
                 email: request.email.clone(),

@@ -15,7 +15,7 @@ pub mod rank;
 use crate::conflicts::{Revision, Try, retry_on_conflict, written};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent};
-use crate::ids::{ProgramId, ReferralCode};
+use crate::ids::{ParticipantId, ProgramId, ReferralCode, WaitlistId};
 use crate::participants::NewParticipant;
 use crate::referrals::Change;
 use crate::service::{Principal, Refwire, page_limit, unknown_cursor};
@@ -32,7 +32,7 @@ pub const END_OF_ORDER: &str = "~";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Waitlist {
     /// A UUID, as ReferralLoop's `waitlist_id`.
-    pub id: String,
+    pub id: WaitlistId,
     pub program_id: ProgramId,
     pub name: String,
     /// Positions a referrer moves up for each signup that joins with their code.
@@ -48,9 +48,9 @@ pub struct Waitlist {
 pub struct Signup {
     /// A UUID, as ReferralLoop's signup `id`.
     pub id: String,
-    pub waitlist_id: String,
+    pub waitlist_id: WaitlistId,
     pub program_id: ProgramId,
-    pub participant_id: String,
+    pub participant_id: ParticipantId,
     pub email: Option<String>,
     pub name: Option<String>,
     /// The participant's own code: friends who join with it boost this signup.
@@ -141,7 +141,7 @@ impl Waitlists<'_> {
             ));
         }
         let waitlist = Waitlist {
-            id: self.app.ids.new_uuid(),
+            id: self.app.ids.new_uuid().into(),
             program_id: principal.program_id.clone(),
             name: name.to_string(),
             boost,

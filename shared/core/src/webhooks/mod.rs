@@ -12,6 +12,7 @@ use crate::deliveries::signing::generate_signing_secret;
 use crate::deliveries::{Delivery, DeliveryState};
 use crate::error::{Error, StoreError};
 use crate::events::{self, OutboxEvent, RESERVED_EVENT_PREFIXES};
+use crate::ids::WaitlistId;
 use crate::js_json::{self, NUMBER_OUT_OF_RANGE};
 use crate::ports::DeliveryPage;
 use crate::referrals::Change;
@@ -60,7 +61,9 @@ impl Refwire {
             timeout_seconds: Some(Whole(REFERRAL_LOOP_TIMEOUT_SECONDS)),
             ..Default::default()
         };
-        let envelope = EnvelopeStyle::ReferralLoop { waitlist_id };
+        let envelope = EnvelopeStyle::ReferralLoop {
+            waitlist_id: waitlist_id.map(WaitlistId::from),
+        };
         self.insert_webhook(
             principal,
             "sub",

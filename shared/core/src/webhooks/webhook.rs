@@ -3,7 +3,7 @@
 use crate::deliveries::retry::RetrySchedule;
 use crate::error::Error;
 use crate::events::OutboxEvent;
-use crate::ids::{ProgramId, WebhookId};
+use crate::ids::{ProgramId, WaitlistId, WebhookId};
 use crate::programs::not_null;
 use crate::time::{self, Timestamp};
 use crate::webhooks::url_rules::{TargetPolicy, check_target_url};
@@ -61,7 +61,7 @@ pub enum EnvelopeStyle {
     #[default]
     Refwire,
     /// `{"event_type","waitlist_id","data","timestamp"}` (ReferralLoop-compatible subscriptions).
-    ReferralLoop { waitlist_id: Option<String> },
+    ReferralLoop { waitlist_id: Option<WaitlistId> },
 }
 
 /// Which fields a webhook sends and what it calls them, in the order they are sent (a JSON object
@@ -631,7 +631,7 @@ mod tests {
             "prg_1".into(),
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             EnvelopeStyle::ReferralLoop {
-                waitlist_id: waitlist_id.map(String::from),
+                waitlist_id: waitlist_id.map(WaitlistId::from),
             },
             RetrySchedule::of(&[60]),
             TargetPolicy::Strict,
@@ -647,7 +647,7 @@ mod tests {
             chrono::Utc.with_ymd_and_hms(2026, 4, 8, 14, 30, 0).unwrap(),
             serde_json::json!({}),
         );
-        event.waitlist_id = waitlist_id.map(String::from);
+        event.waitlist_id = waitlist_id.map(WaitlistId::from);
         event
     }
 
