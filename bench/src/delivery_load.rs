@@ -4,7 +4,7 @@
 //! event->receiver latency percentiles.
 //!
 //! First, as the baseline of the same run, this tool POSTs as many signed envelopes of the same
-//! size straight to the same receiver, 64 at a time (as many as refwire-local keeps in flight):
+//! size straight to the same receiver, 256 at a time (as many as refwire-local keeps in flight):
 //! what this machine, this HTTP client and this receiver can do with no Refwire in between.
 //!
 //! usage: delivery-load [--local PATH] [--events N] [--concurrency C] [--rate R] [--stall S]
@@ -37,7 +37,7 @@ const EVENT: &str = "link.clicked";
 /// How long after the first publish every delivery must have arrived.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Attempts refwire-local's delivery engine keeps in flight; the baseline POSTs as many at once.
-const ENGINE_IN_FLIGHT: usize = 64;
+const ENGINE_IN_FLIGHT: usize = 256;
 const BASELINE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 struct Args {

@@ -2,7 +2,7 @@
 //! stream and the jobs table plays SQS. Each pass is a plain function (tests drive them step by
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
-use refwire_core::deliveries::Dispatcher;
+use refwire_core::deliveries::{Dispatcher, JobOutcome};
 use refwire_core::{Error, ErrorChain};
 use refwire_embedded::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use std::sync::Arc;
@@ -15,13 +15,13 @@ const FAN_OUT_BATCH: u32 = 100;
 /// records of one SQS batch.
 const DELIVERY_BATCH: u32 = 32;
 /// Attempts refwire-local's delivery engine has in flight at once, over all webhooks.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 256;
 /// The engine claims jobs in chunks of at least this many free slots (or when idle): each claim is
 /// a query and a write, which are not worth making for every single freed slot.
 const CLAIM_CHUNK: usize = 16;
 /// Attempts of one webhook in flight at once: a slow or dead receiver holds at most this many of
 /// the engine's slots, and everyone else's deliveries keep flowing.
-const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 8;
+pub const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 32;
 /// A claimed job becomes due again if not finished by then (above the 30 s maximum timeout), so a
 /// worker that dies mid-send loses nothing.
 const JOB_LEASE: Duration = Duration::from_secs(90);
@@ -89,6 +89,9 @@ impl Workers {
     /// Makes the attempt a claimed job asks for.
     async fn send(self, job: ClaimedJob) {
         let outcome = match self.dispatcher.deliver(&job.job).await {
+            // The write that recorded the attempt took the job out of the queue with it (a job
+            // queued to wait for the breaker has an id of its own, and is completed below).
+            Ok(JobOutcome::Sent(_)) if job.job.waits_until.is_none() => Ok(()),
             // Sent, dropped or abandoned: the job leaves the queue.
             Ok(outcome) if outcome.is_done() => {
                 self.queue.complete(&job).await.map_err(Error::from)
@@ -138,7 +141,8 @@ impl Workers {
                 sends.finished(task_id(&ended));
             }
             let free = MAX_IN_FLIGHT.saturating_sub(running.len());
-            let claimed = if free < CLAIM_CHUNK && !running.is_empty() {
+            let slots_full = free < CLAIM_CHUNK && !running.is_empty();
+            let claimed = if slots_full {
                 Ok(Vec::new())
             } else {
                 self.queue
@@ -160,9 +164,18 @@ impl Workers {
                 }
             }
             // Nothing to start: wait for a send to finish, a job to be queued, or the next due one.
-            let wait = match self.queue.next_due_in().await {
-                Ok(Some(due_in)) => due_in.min(IDLE_WAIT),
-                _ => IDLE_WAIT,
+            // While the slots are full, or every due job's webhook is at its limit (a job is due
+            // but none was claimed), only a finished send makes room: waiting for the due time
+            // instead would spin.
+            let wait = if slots_full {
+                IDLE_WAIT
+            } else {
+                match self.queue.next_due_in().await {
+                    Ok(Some(due_in)) if !due_in.is_zero() || running.is_empty() => {
+                        due_in.min(IDLE_WAIT)
+                    }
+                    _ => IDLE_WAIT,
+                }
             };
             tokio::select! {
                 Some(ended) = running.join_next_with_id(), if !running.is_empty() => {

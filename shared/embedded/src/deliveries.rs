@@ -1,8 +1,9 @@
 //! `DeliveryStore` on SQLite.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
-use refwire_core::deliveries::{Delivery, DeliveryState};
+use refwire_core::deliveries::{Delivery, DeliveryJob, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
 use refwire_core::time::Timestamp;
 use rusqlite::params;
@@ -31,7 +32,7 @@ impl DeliveryStore for EmbeddedStore {
         let delivery = delivery.clone();
         self.run(move |conn| {
             let tx = &*conn;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
                 params![
@@ -45,7 +46,7 @@ impl DeliveryStore for EmbeddedStore {
             )
             .map_err(unavailable)?;
             let doc: String = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM deliveries WHERE id = ?1",
                     [delivery.id.as_str()],
                     |row| row.get(0),
@@ -69,7 +70,7 @@ impl DeliveryStore for EmbeddedStore {
         let delivery = delivery.clone();
         self.run(move |conn| {
             let updated = conn
-                .execute(
+                .execute_cached(
                     "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5 WHERE id = ?1 AND version = ?2",
                     params![
                         delivery.id.as_str(),
@@ -82,6 +83,19 @@ impl DeliveryStore for EmbeddedStore {
                 .map_err(unavailable)?;
             if updated == 0 {
                 return Err(StoreError::VersionConflict);
+            }
+            // The job of the attempt this write records is done: it leaves the queue in the same
+            // transaction, which saves refwire-local's delivery engine a write per attempt (`Workers::send`
+            // in refwire-local relies on it).
+            if let Some(recorded) = delivery.next_attempt().checked_sub(1).filter(|n| *n > 0) {
+                let job = DeliveryJob {
+                    delivery_id: delivery.id.clone(),
+                    attempt: recorded,
+                    webhook_id: delivery.webhook_id.clone(),
+                    waits_until: None,
+                };
+                conn.execute_cached("DELETE FROM jobs WHERE id = ?1", [job.id()])
+                    .map_err(unavailable)?;
             }
             Ok(())
         })

@@ -1,5 +1,6 @@
 //! `ParticipantStore` on SQLite. Email, user id and code uniqueness are the schema's.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
@@ -47,7 +48,7 @@ impl EmbeddedStore {
         let (program_id, value) = (program_id.to_string(), value.to_string());
         self.read(move |conn| {
             let row = conn
-                .query_row(
+                .query_row_cached(
                     &format!("{SELECT} WHERE program_id = ?1 AND {condition} = ?2"),
                     [program_id, value],
                     read_row,
@@ -69,7 +70,7 @@ impl ParticipantStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let participant = participant.clone();
         self.write_with_events(events, move |tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO participants
                      (id, program_id, email_key, user_id, code, referrals_count, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -87,7 +88,7 @@ impl ParticipantStore for EmbeddedStore {
             .map_err(write_error)?;
             if let Some(referrer) = &participant.referred_by {
                 let counted = tx
-                    .execute(
+                    .execute_cached(
                         "UPDATE participants
                          SET referrals_count = referrals_count + 1, version = version + 1
                          WHERE program_id = ?1 AND id = ?2",
@@ -134,7 +135,7 @@ impl ParticipantStore for EmbeddedStore {
         let participant = participant.clone();
         self.write_with_events(events, move |tx| {
             let updated = tx
-                .execute(
+                .execute_cached(
                     "UPDATE participants SET version = ?3, doc = ?4
                      WHERE id = ?1 AND version = ?2",
                     params![
@@ -162,7 +163,7 @@ impl ParticipantStore for EmbeddedStore {
         let deleted = self
             .write_with_events(events, move |tx| {
                 let deleted = tx
-                    .execute(
+                    .execute_cached(
                         "DELETE FROM participants WHERE program_id = ?1 AND id = ?2",
                         [participant.program_id.as_str(), &participant.id],
                     )

@@ -1,5 +1,6 @@
 //! The delivery queue on SQLite: jobs become due at `visible_at`, so delays survive restarts.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, unavailable};
 use refwire_core::StoreError;
 use refwire_core::deliveries::DeliveryJob;
@@ -113,7 +114,7 @@ impl EmbeddedQueue {
                     .take(limit as usize)
                     .collect();
                 let ids: Vec<&str> = chosen.iter().map(|(id, _)| id.as_str()).collect();
-                conn.execute(
+                conn.execute_cached(
                     "UPDATE jobs SET visible_at = ?1, leased = 1 WHERE id IN (SELECT value FROM json_each(?2))",
                     params![lease_until_ms, serde_json::to_string(&ids).map_err(unavailable)?],
                 )
@@ -134,7 +135,7 @@ impl EmbeddedQueue {
         let (id, lease) = (claimed.job.id(), claimed.lease_until_ms);
         self.store
             .run(move |conn| {
-                conn.execute(
+                conn.execute_cached(
                     "DELETE FROM jobs WHERE id = ?1 AND visible_at = ?2",
                     params![id, lease],
                 )
@@ -154,7 +155,7 @@ impl EmbeddedQueue {
         let visible_at = self.clock.now().timestamp_millis() + delay.as_millis() as i64;
         self.store
             .run(move |conn| {
-                conn.execute(
+                conn.execute_cached(
                     "UPDATE jobs SET visible_at = ?3, leased = 0 WHERE id = ?1 AND visible_at = ?2",
                     params![id, lease, visible_at],
                 )
@@ -170,7 +171,7 @@ impl EmbeddedQueue {
         let now = self.clock.now().timestamp_millis();
         self.store
             .run(move |conn| {
-                conn.execute(
+                conn.execute_cached(
                     "UPDATE jobs SET visible_at = ?1, leased = 0 WHERE leased = 1",
                     [now],
                 )
@@ -184,8 +185,8 @@ impl EmbeddedQueue {
         let now = self.clock.now().timestamp_millis();
         let next: Option<i64> = self
             .store
-            .run(|conn| {
-                conn.query_row("SELECT MIN(visible_at) FROM jobs", [], |row| row.get(0))
+            .read(|conn| {
+                conn.query_row_cached("SELECT MIN(visible_at) FROM jobs", [], |row| row.get(0))
                     .map_err(unavailable)
             })
             .await?;
@@ -206,7 +207,7 @@ impl JobQueue for EmbeddedQueue {
         self.store
             .run(move |conn| {
                 // The same job id queued twice is one job: it is already waiting or being sent.
-                conn.execute(
+                conn.execute_cached(
                     "INSERT INTO jobs (id, delivery_id, attempt, visible_at, webhook_id)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO NOTHING",

@@ -2,7 +2,7 @@
 //! while the writer's next group transaction is under way, so reads neither wait for that
 //! transaction's fsync nor hold it up. Whatever a caller was told is committed, a later read sees.
 
-use crate::unavailable;
+use crate::{STATEMENT_CACHE, unavailable};
 use refwire_core::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
@@ -42,11 +42,15 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let connection = match readers.take_idle() {
                 Some(connection) => connection,
-                None => Connection::open_with_flags(
-                    &readers.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(unavailable)?,
+                None => {
+                    let connection = Connection::open_with_flags(
+                        &readers.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(unavailable)?;
+                    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                    connection
+                }
             };
             let result = work(&connection);
             readers

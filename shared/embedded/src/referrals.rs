@@ -1,5 +1,6 @@
 //! `ReferralStore` on SQLite.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
@@ -54,7 +55,7 @@ fn record_counts(
 ) -> Result<(), StoreError> {
     let change = CountChange::between(before, after);
     if !change.is_none() {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO referral_counts
                  (program_id, total, pending, completed, expired, rewards_claimed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -77,7 +78,7 @@ fn record_counts(
     }
     if ReferrerTotals::changed_by(before, after) {
         let mut totals = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT total, completed, user_name, named_by FROM referrer_totals
                  WHERE program_id = ?1 AND referrer_id = ?2",
                 params![after.program_id.as_str(), after.referrer_id],
@@ -94,7 +95,7 @@ fn record_counts(
             .map_err(unavailable)?
             .unwrap_or_default();
         totals.record(before, after);
-        tx.execute(
+        tx.execute_cached(
             "INSERT OR REPLACE INTO referrer_totals
                  (program_id, referrer_id, total, completed, user_name, named_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -139,7 +140,7 @@ impl ReferralStore for EmbeddedStore {
             let tx = &*conn;
             if let Some(max_pending) = max_pending {
                 let pending: u32 = tx
-                    .query_row(
+                    .query_row_cached(
                         UNLAPSED_PENDING,
                         params![millis(&now), referral.program_id.as_str(), referral.referrer_id],
                         |row| row.get(0),
@@ -149,7 +150,7 @@ impl ReferralStore for EmbeddedStore {
                     return Err(StoreError::LimitReached);
                 }
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO referrals (referral_id, program_id, code, referrer_id, referred_user_id,
                      user_name, status, expires_at, rewards_claimed, version, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -185,7 +186,7 @@ impl ReferralStore for EmbeddedStore {
         let (program_id, code) = (program_id.to_string(), code.to_string());
         self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM referrals WHERE program_id = ?1 AND code = ?2",
                     [program_id, code],
                     |row| row.get(0),
@@ -205,7 +206,7 @@ impl ReferralStore for EmbeddedStore {
         let (program_id, user_id) = (program_id.to_string(), user_id.to_string());
         self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM referrals WHERE program_id = ?1 AND referred_user_id = ?2",
                     [program_id, user_id],
                     |row| row.get(0),
@@ -225,7 +226,7 @@ impl ReferralStore for EmbeddedStore {
         let (program_id, referrer_id) = (program_id.to_string(), referrer_id.to_string());
         self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM referrals
                      WHERE program_id = ?1 AND referrer_id = ?2
                        AND status = 'pending' AND referred_user_id IS NULL",
@@ -248,7 +249,7 @@ impl ReferralStore for EmbeddedStore {
         let referral = referral.clone();
         self.write_with_events(events, move |tx| {
             let stored: Option<String> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM referrals WHERE referral_id = ?1 AND version = ?2",
                     params![referral.referral_id, expected_version],
                     |row| row.get(0),
@@ -256,7 +257,7 @@ impl ReferralStore for EmbeddedStore {
                 .optional()
                 .map_err(unavailable)?;
             let stored: Referral = from_json(&stored.ok_or(StoreError::VersionConflict)?)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE referrals SET referred_user_id = ?3, user_name = ?4, status = ?5,
                          expires_at = ?6, rewards_claimed = ?7, version = ?8, doc = ?9
                      WHERE referral_id = ?1 AND version = ?2",
@@ -321,7 +322,7 @@ impl ReferralStore for EmbeddedStore {
         let program_id = program_id.to_string();
         self.read(move |conn| {
             let stored = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT total, pending, completed, expired, rewards_claimed
                      FROM referral_counts WHERE program_id = ?1",
                     [&program_id],
@@ -339,7 +340,7 @@ impl ReferralStore for EmbeddedStore {
                 .map_err(unavailable)?
                 .unwrap_or_default();
             let lapsed: u64 = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT COUNT(*) FROM referrals
                      WHERE program_id = ?1 AND status = 'pending' AND expires_at <= ?2",
                     params![program_id, millis(&now)],

@@ -1,5 +1,6 @@
 //! `WaitlistStore` on SQLite: positions are counts over the `(waitlist_id, rank)` index.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::ports::WaitlistStore;
@@ -38,8 +39,8 @@ fn update_versioned(
     doc: String,
 ) -> Result<(), StoreError> {
     let updated = match extra {
-        Some(rank) => tx.execute(sql, params![id, expected_version, version, doc, rank]),
-        None => tx.execute(sql, params![id, expected_version, version, doc]),
+        Some(rank) => tx.execute_cached(sql, params![id, expected_version, version, doc, rank]),
+        None => tx.execute_cached(sql, params![id, expected_version, version, doc]),
     }
     .map_err(write_error)?;
     if updated == 0 {
@@ -53,7 +54,7 @@ impl WaitlistStore for EmbeddedStore {
     async fn insert_waitlist(&self, waitlist: &Waitlist) -> Result<(), StoreError> {
         let waitlist = waitlist.clone();
         self.run(move |conn| {
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO waitlists (id, program_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![
                     waitlist.id.as_str(),
@@ -113,7 +114,7 @@ impl WaitlistStore for EmbeddedStore {
         let (waitlist_id, participant_id) = (waitlist_id.to_string(), participant_id.to_string());
         self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
+                .query_row_cached(
                     "SELECT doc FROM signups WHERE waitlist_id = ?1 AND participant_id = ?2",
                     [waitlist_id, participant_id],
                     |row| row.get(0),
@@ -166,7 +167,7 @@ impl WaitlistStore for EmbeddedStore {
     async fn count_before(&self, waitlist_id: &str, rank: &str) -> Result<u64, StoreError> {
         let (waitlist_id, rank) = (waitlist_id.to_string(), rank.to_string());
         self.read(move |conn| {
-            conn.query_row(
+            conn.query_row_cached(
                 "SELECT COUNT(*) FROM signups WHERE waitlist_id = ?1 AND rank < ?2",
                 [waitlist_id, rank],
                 |row| row.get(0),
@@ -191,7 +192,7 @@ impl WaitlistStore for EmbeddedStore {
                 to_json(waitlist)?,
             )?;
             if let Some(signup) = &change.created {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO signups (id, waitlist_id, participant_id, rank, version, doc)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
@@ -218,7 +219,7 @@ impl WaitlistStore for EmbeddedStore {
                 )?;
             }
             if let Some(signup) = &change.deleted {
-                tx.execute("DELETE FROM signups WHERE id = ?1", [&signup.id])
+                tx.execute_cached("DELETE FROM signups WHERE id = ?1", [&signup.id])
                     .map_err(unavailable)?;
             }
             Ok(())

@@ -1,5 +1,6 @@
 //! `WebhookStore` on SQLite.
 
+use crate::CachedSql;
 use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
@@ -12,7 +13,7 @@ impl WebhookStore for EmbeddedStore {
     async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
         let webhook = webhook.clone();
         self.run(move |conn| {
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO webhooks (id, program_id, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![
                     webhook.id.as_str(),
@@ -59,7 +60,7 @@ impl WebhookStore for EmbeddedStore {
         self.run(move |conn| {
             let tx = &*conn;
             let updated = tx
-                .execute(
+                .execute_cached(
                     "UPDATE webhooks SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
                     params![
                         webhook.id.as_str(),
@@ -71,7 +72,7 @@ impl WebhookStore for EmbeddedStore {
                 .map_err(unavailable)?;
             if updated == 0 {
                 let exists = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT 1 FROM webhooks WHERE id = ?1",
                         [webhook.id.as_str()],
                         |_| Ok(()),
@@ -96,7 +97,7 @@ impl WebhookStore for EmbeddedStore {
     async fn delete_webhook(&self, program_id: &str, webhook_id: &str) -> Result<bool, StoreError> {
         let (program_id, webhook_id) = (program_id.to_string(), webhook_id.to_string());
         self.run(move |conn| {
-            conn.execute(
+            conn.execute_cached(
                 "DELETE FROM webhooks WHERE program_id = ?1 AND id = ?2",
                 [program_id, webhook_id],
             )

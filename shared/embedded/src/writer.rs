@@ -5,6 +5,7 @@
 //! the commit that made its writes durable: concurrent requests share an fsync, and none is
 //! answered before its write is on disk.
 
+use crate::CachedSql;
 use refwire_core::StoreError;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -68,26 +69,27 @@ fn write_loop(mut connection: Connection, work: mpsc::Receiver<Work>) {
     }
 }
 
+/// Runs one of the transaction's own statements, prepared once per connection.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.execute_cached(sql, []).map(drop)
+}
+
 fn run_batch(connection: &mut Connection, batch: Vec<Work>) {
-    if let Err(err) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = control(connection, "BEGIN IMMEDIATE") {
         tracing::error!(error = %err, "SQLite could not begin a transaction");
         return;
     }
     let mut completions = Vec::with_capacity(batch.len());
     for work in batch {
-        if connection.execute_batch("SAVEPOINT work").is_err() {
+        if control(connection, "SAVEPOINT work").is_err() {
             return abandon(connection);
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)));
         let succeeded = matches!(outcome, Ok((true, _)));
-        let undo = if succeeded {
-            "RELEASE work"
-        } else {
-            "ROLLBACK TO work; RELEASE work"
-        };
+        let undone = succeeded || control(connection, "ROLLBACK TO work").is_ok();
         // SQLite ends the whole transaction on some errors (a full disk, an I/O error): then nothing
         // in this batch is written, and every caller in it is told so.
-        if connection.is_autocommit() || connection.execute_batch(undo).is_err() {
+        if connection.is_autocommit() || !undone || control(connection, "RELEASE work").is_err() {
             return abandon(connection);
         }
         // A panicked piece lost its completion with it; its caller gets `Unavailable`.
@@ -95,7 +97,7 @@ fn run_batch(connection: &mut Connection, batch: Vec<Work>) {
             completions.push(complete);
         }
     }
-    match connection.execute_batch("COMMIT") {
+    match control(connection, "COMMIT") {
         Ok(()) => completions
             .into_iter()
             .for_each(|complete| complete(Ok(()))),

@@ -18,6 +18,7 @@ use crate::service::Deps;
 use crate::time::Timestamp;
 use crate::webhooks::url_rules::check_target_url;
 use crate::webhooks::{BREAKER_MIN_INTERVAL, Webhook};
+use futures_util::future::try_join_all;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,25 +87,23 @@ impl Dispatcher {
                 && webhook.program_id == event.program_id
                 && (event.target_webhook.is_some() || webhook.subscribes_to(event))
         });
-        let mut count = 0;
-        let mut first_attempts = Vec::new();
-        for webhook in subscribed {
-            let fresh = Delivery::new(
-                &event.id,
-                &event.event,
-                &event.program_id,
-                &webhook.id,
-                self.deps.clock.now(),
-            );
-            let stored = store.insert_delivery(&fresh).await?;
-            // A delivery that has made no attempt yet may have lost its first job to a crash.
-            if stored.attempts.is_empty() && !stored.state.is_final() {
-                first_attempts.push(stored.job());
-            }
-            count += 1;
-        }
+        let now = self.deps.clock.now();
+        let fresh: Vec<Delivery> = subscribed
+            .map(|webhook| {
+                Delivery::new(&event.id, &event.event, &event.program_id, &webhook.id, now)
+            })
+            .collect();
+        // Inserted together, so an embedded store commits them at once rather than one by one.
+        let stored =
+            try_join_all(fresh.iter().map(|delivery| store.insert_delivery(delivery))).await?;
+        // A delivery that has made no attempt yet may have lost its first job to a crash.
+        let first_attempts: Vec<DeliveryJob> = stored
+            .iter()
+            .filter(|delivery| delivery.attempts.is_empty() && !delivery.state.is_final())
+            .map(Delivery::job)
+            .collect();
         self.deps.queue.enqueue_now(&first_attempts).await?;
-        Ok(count)
+        Ok(stored.len())
     }
 
     /// Makes the attempt a job asks for, records it, and queues the next one if the schedule says so.
