@@ -1,7 +1,6 @@
 //! `DeliveryStore` on SQLite.
 
-use crate::CachedSql;
-use crate::{EmbeddedStore, from_json, to_json, unavailable};
+use crate::{CachedSql, EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::deliveries::{Delivery, DeliveryJob, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
@@ -87,7 +86,8 @@ impl DeliveryStore for EmbeddedStore {
             // The job of the attempt this write records is done: it leaves the queue in the same
             // transaction, which saves refwire-local's delivery engine a write per attempt (`Workers::send`
             // in refwire-local relies on it).
-            if let Some(recorded) = delivery.next_attempt().checked_sub(1).filter(|n| *n > 0) {
+            let recorded = delivery.attempts.len() as u32;
+            if recorded > 0 {
                 let job = DeliveryJob {
                     delivery_id: delivery.id.clone(),
                     attempt: recorded,

@@ -1,7 +1,6 @@
 //! `ParticipantStore` on SQLite. Email, user id and code uniqueness are the schema's.
 
-use crate::CachedSql;
-use crate::{EmbeddedStore, from_json, to_json, unavailable};
+use crate::{CachedSql, EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::participants::{Participant, ParticipantKey, email_key};

@@ -1,7 +1,6 @@
 //! The delivery queue on SQLite: jobs become due at `visible_at`, so delays survive restarts.
 
-use crate::CachedSql;
-use crate::{EmbeddedStore, unavailable};
+use crate::{CachedSql, EmbeddedStore, unavailable};
 use refwire_core::StoreError;
 use refwire_core::deliveries::DeliveryJob;
 use refwire_core::ports::JobQueue;

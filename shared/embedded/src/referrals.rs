@@ -1,7 +1,6 @@
 //! `ReferralStore` on SQLite.
 
-use crate::CachedSql;
-use crate::{EmbeddedStore, from_json, insert_events, to_json, unavailable};
+use crate::{CachedSql, EmbeddedStore, from_json, insert_events, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::events::OutboxEvent;
 use refwire_core::ports::{ReferralPage, ReferralQuery, ReferralStore};

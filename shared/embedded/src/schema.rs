@@ -205,6 +205,35 @@ pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::types::FromSql;
+
+    /// Every row `sql` selects, as a tuple of its six columns.
+    fn six_columns<A, B, C, D, E, F>(connection: &Connection, sql: &str) -> Vec<(A, B, C, D, E, F)>
+    where
+        A: FromSql,
+        B: FromSql,
+        C: FromSql,
+        D: FromSql,
+        E: FromSql,
+        F: FromSql,
+    {
+        connection
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
 
     #[test]
     fn upgrading_a_file_counts_the_referrals_it_holds() {
@@ -231,22 +260,10 @@ mod tests {
 
         prepare(&mut connection).unwrap();
 
-        let counts: Vec<(String, i64, i64, i64, i64, i64)> = connection
-            .prepare("SELECT * FROM referral_counts ORDER BY program_id")
-            .unwrap()
-            .query_map([], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let counts: Vec<(String, i64, i64, i64, i64, i64)> = six_columns(
+            &connection,
+            "SELECT * FROM referral_counts ORDER BY program_id",
+        );
         assert_eq!(
             counts,
             [
@@ -255,22 +272,10 @@ mod tests {
             ]
         );
         type Totals = (String, String, i64, i64, Option<String>, Option<String>);
-        let totals: Vec<Totals> = connection
-            .prepare("SELECT * FROM referrer_totals ORDER BY program_id, referrer_id")
-            .unwrap()
-            .query_map([], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let totals: Vec<Totals> = six_columns(
+            &connection,
+            "SELECT * FROM referrer_totals ORDER BY program_id, referrer_id",
+        );
         assert_eq!(
             totals,
             [

@@ -1,7 +1,6 @@
 //! `WaitlistStore` on SQLite: positions are counts over the `(waitlist_id, rank)` index.
 
-use crate::CachedSql;
-use crate::{EmbeddedStore, from_json, to_json, unavailable};
+use crate::{CachedSql, EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
 use refwire_core::ports::WaitlistStore;
 use refwire_core::waitlists::{Signup, SignupChange, Waitlist};

@@ -285,16 +285,7 @@ impl DynamoStore {
         partition: &str,
         range: SortRange<'_>,
     ) -> Result<u64, StoreError> {
-        let mut pages = self
-            .query_request(index, partition, range)
-            .select(Select::Count)
-            .into_paginator()
-            .send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            count += u64::try_from(page.map_err(unavailable)?.count).unwrap_or(0);
-        }
-        Ok(count)
+        count_matches(self.query_request(index, partition, range)).await
     }
 
     /// The items with these keys (`pk`, `sk`), read strongly consistently with BatchGetItem (one
@@ -484,6 +475,18 @@ impl Record {
 /// Sort keys that order by time: milliseconds, zero-padded.
 fn millis_key(ms: i64) -> String {
     format!("{ms:013}")
+}
+
+/// How many items `query` matches, counted page by page (a Query per 1 MB of index read).
+async fn count_matches(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<u64, StoreError> {
+    let mut pages = query.select(Select::Count).into_paginator().send();
+    let mut count = 0;
+    while let Some(page) = pages.next().await {
+        count += u64::try_from(page.map_err(unavailable)?.count).unwrap_or(0);
+    }
+    Ok(count)
 }
 
 fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {

@@ -7,8 +7,8 @@
 use super::programs::program_pk;
 use super::referrals::pointer;
 use super::table::LOCAL_INDEX;
-use super::{DynamoStore, Index, Record, SortRange, Step, millis_key, unavailable};
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use super::{DynamoStore, Index, Record, SortRange, Step, count_matches, millis_key, unavailable};
+use aws_sdk_dynamodb::types::AttributeValue;
 use refwire_core::StoreError;
 use refwire_core::ports::WaitlistStore;
 use refwire_core::waitlists::{Signup, SignupChange, Waitlist};
@@ -188,7 +188,7 @@ impl WaitlistStore for DynamoStore {
 
     async fn count_before(&self, waitlist_id: &str, rank: &str) -> Result<u64, StoreError> {
         let (index, sort) = LOCAL_INDEX;
-        let mut pages = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -196,15 +196,8 @@ impl WaitlistStore for DynamoStore {
             .key_condition_expression(format!("pk = :pk AND {sort} < :rank"))
             .expression_attribute_values(":pk", AttributeValue::S(waitlist_pk(waitlist_id)))
             .expression_attribute_values(":rank", AttributeValue::S(rank.to_string()))
-            .select(Select::Count)
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            count += u64::try_from(page.map_err(unavailable)?.count).unwrap_or(0);
-        }
-        Ok(count)
+            .consistent_read(true);
+        count_matches(query).await
     }
 
     async fn write_signups(&self, change: &SignupChange) -> Result<(), StoreError> {
