@@ -1,8 +1,8 @@
 //! The local stand-ins for the fan-out and delivery Lambdas: the outbox table plays the DynamoDB
-//! stream and the jobs table plays SQS. Each pass is a plain function (tests drive them step by
+//! stream and the deliveries' own rows play SQS. Each pass is a plain function (tests drive them step by
 //! step under a manual clock); `run_*` loop them for refwire-local.
 
-use refwire_core::deliveries::{Dispatcher, JobOutcome};
+use refwire_core::deliveries::Dispatcher;
 use refwire_core::{Error, ErrorChain};
 use refwire_embedded::{ClaimedJob, EmbeddedQueue, EmbeddedStore, WebhookRoom};
 use std::sync::Arc;
@@ -17,13 +17,13 @@ const DELIVERY_BATCH: u32 = 32;
 /// Attempts refwire-local's delivery engine has in flight at once, over all webhooks.
 const MAX_IN_FLIGHT: usize = 256;
 /// The engine claims jobs in chunks of at least this many free slots (or when idle): each claim is
-/// a query and a write, which are not worth making for every single freed slot.
+/// a query, which is not worth making for every single freed slot.
 const CLAIM_CHUNK: usize = 16;
 /// Attempts of one webhook in flight at once: a slow or dead receiver holds at most this many of
 /// the engine's slots, and everyone else's deliveries keep flowing.
 pub const MAX_IN_FLIGHT_PER_WEBHOOK: u32 = 32;
 /// A claimed job becomes due again if not finished by then (above the 30 s maximum timeout), so a
-/// worker that dies mid-send loses nothing.
+/// send that failed to finish (its store write failed) is tried again.
 const JOB_LEASE: Duration = Duration::from_secs(90);
 /// When a job whose attempt another copy holds is looked at again (claims last the webhook's
 /// timeout plus 30 s, so a dead holder's lapses within a few looks).
@@ -88,25 +88,16 @@ impl Workers {
 
     /// Makes the attempt a claimed job asks for.
     async fn send(self, job: ClaimedJob) {
-        let outcome = match self.dispatcher.deliver(&job.job).await {
-            // The write that recorded the attempt took the job out of the queue with it (a job
-            // queued to wait for the breaker has an id of its own, and is completed below).
-            Ok(JobOutcome::Sent(_)) if job.job.waits_until.is_none() => Ok(()),
-            // Sent, dropped or abandoned: the job leaves the queue.
-            Ok(outcome) if outcome.is_done() => {
-                self.queue.complete(&job).await.map_err(Error::from)
-            }
+        match self.dispatcher.deliver(&job.job).await {
+            // Sent, dropped, abandoned or deferred: the delivery's row says when it is due again.
+            Ok(outcome) if outcome.is_done() => self.queue.complete(&job),
             // Another copy holds the attempt: look again soon, as its claim may have lapsed by
             // then (its holder died), and drop the job once the attempt is recorded.
-            Ok(_) => self
-                .queue
-                .look_again_in(&job, IN_FLIGHT_RECHECK)
-                .await
-                .map_err(Error::from),
-            Err(err) => Err(err),
-        };
-        if let Err(err) = outcome {
-            tracing::warn!(error = %ErrorChain(&err), "delivery job failed; it will be retried when its lease ends");
+            Ok(_) => self.queue.look_again_in(&job, IN_FLIGHT_RECHECK),
+            // The hold stays until its lease ends, and the job is tried again then.
+            Err(err) => {
+                tracing::warn!(error = %ErrorChain(&err), "delivery job failed; it will be retried when its lease ends")
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 
 use crate::{CachedSql, EmbeddedStore, from_json, to_json, unavailable};
 use refwire_core::StoreError;
-use refwire_core::deliveries::{Delivery, DeliveryJob, DeliveryState};
+use refwire_core::deliveries::{Delivery, DeliveryState};
 use refwire_core::ports::{DeliveryPage, DeliveryStore};
 use refwire_core::time::Timestamp;
 use rusqlite::params;
@@ -32,8 +32,8 @@ impl DeliveryStore for EmbeddedStore {
         self.run(move |conn| {
             let tx = &*conn;
             tx.execute_cached(
-                "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc, due_at, next_attempt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
                 params![
                     delivery.id.as_str(),
                     delivery.webhook_id.as_str(),
@@ -41,6 +41,8 @@ impl DeliveryStore for EmbeddedStore {
                     delivery.created_at.timestamp_millis(),
                     delivery.version,
                     to_json(&delivery)?,
+                    due_at_millis(&delivery),
+                    delivery.next_attempt(),
                 ],
             )
             .map_err(unavailable)?;
@@ -70,32 +72,21 @@ impl DeliveryStore for EmbeddedStore {
         self.run(move |conn| {
             let updated = conn
                 .execute_cached(
-                    "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5 WHERE id = ?1 AND version = ?2",
+                    "UPDATE deliveries SET state = ?3, version = ?4, doc = ?5, due_at = ?6, next_attempt = ?7
+                     WHERE id = ?1 AND version = ?2",
                     params![
                         delivery.id.as_str(),
                         expected_version,
                         delivery.state.as_str(),
                         delivery.version,
                         to_json(&delivery)?,
+                        due_at_millis(&delivery),
+                        delivery.next_attempt(),
                     ],
                 )
                 .map_err(unavailable)?;
             if updated == 0 {
                 return Err(StoreError::VersionConflict);
-            }
-            // The job of the attempt this write records is done: it leaves the queue in the same
-            // transaction, which saves refwire-local's delivery engine a write per attempt (`Workers::send`
-            // in refwire-local relies on it).
-            let recorded = delivery.attempts.len() as u32;
-            if recorded > 0 {
-                let job = DeliveryJob {
-                    delivery_id: delivery.id.clone(),
-                    attempt: recorded,
-                    webhook_id: delivery.webhook_id.clone(),
-                    waits_until: None,
-                };
-                conn.execute_cached("DELETE FROM jobs WHERE id = ?1", [job.id()])
-                    .map_err(unavailable)?;
             }
             Ok(())
         })
@@ -165,4 +156,9 @@ impl DeliveryStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// The row's `due_at`: the delivery is its own job in refwire-local's queue (see `queue`).
+fn due_at_millis(delivery: &Delivery) -> Option<i64> {
+    delivery.due_at().map(|due| due.timestamp_millis())
 }

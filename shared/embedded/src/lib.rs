@@ -63,6 +63,8 @@ pub struct EmbeddedStore {
     outbox_written: Arc<Notify>,
     /// Signalled after a job is queued.
     job_queued: Arc<Notify>,
+    /// The deliveries this process's delivery workers hold (see `queue`).
+    holds: Arc<queue::Holds>,
 }
 
 impl EmbeddedStore {
@@ -76,6 +78,7 @@ impl EmbeddedStore {
             readers: Arc::new(readers::Readers::new(path.to_path_buf())),
             outbox_written: Arc::new(Notify::new()),
             job_queued: Arc::new(Notify::new()),
+            holds: Arc::default(),
         })
     }
 
@@ -197,15 +200,15 @@ impl EmbeddedStore {
     where
         T: serde::de::DeserializeOwned + Send + 'static,
     {
-        let id = id.to_string();
-        self.read(move |conn| {
-            let doc: Option<String> = conn
-                .query_row_cached(sql, [id], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            doc.as_deref().map(from_json).transpose()
-        })
-        .await
+        self.readers
+            .run_here(|conn| {
+                let doc: Option<String> = conn
+                    .query_row_cached(sql, [id], |row| row.get(0))
+                    .optional()
+                    .map_err(unavailable)?;
+                doc.as_deref().map(from_json).transpose()
+            })
+            .await
     }
 
     /// A value from the instance's own key/value table (refwire-local keeps its bootstrap state here).

@@ -184,6 +184,25 @@ DROP INDEX referrals_by_referrer;
 CREATE INDEX referrals_by_referrer ON referrals (program_id, referrer_id, status, expires_at);
 CREATE INDEX referrals_lapsing_by_program ON referrals (program_id, status, expires_at);
 "#,
+    r#"
+-- A delivery is its own job: due_at (ms) is when a worker should next look at it (its next attempt,
+-- or the end of a claim on that attempt; NULL once final) and next_attempt the attempt it makes.
+-- Claims are kept in memory by the process (a restart drops them). This saves a row written,
+-- leased and deleted per attempt; the jobs table goes.
+ALTER TABLE deliveries ADD COLUMN due_at INTEGER;
+ALTER TABLE deliveries ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 1;
+UPDATE deliveries SET
+    next_attempt = json_array_length(doc, '$.attempts') + 1,
+    due_at = CASE WHEN state IN ('pending', 'retrying') THEN CAST(1000 * unixepoch(MAX(
+        json_extract(doc, '$.next_attempt_at'),
+        CASE WHEN json_extract(doc, '$.claim.attempt') = json_array_length(doc, '$.attempts') + 1
+             THEN json_extract(doc, '$.claim.until')
+             ELSE json_extract(doc, '$.next_attempt_at') END
+    ), 'subsec') AS INTEGER) END;
+CREATE INDEX deliveries_due ON deliveries (due_at, webhook_id, id, next_attempt)
+    WHERE due_at IS NOT NULL;
+DROP TABLE jobs;
+"#,
 ];
 
 pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
@@ -206,6 +225,23 @@ pub fn prepare(connection: &mut Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use rusqlite::types::FromSql;
+
+    /// The migration that added referral_counts and referrer_totals; the one that made deliveries
+    /// their own jobs.
+    const COUNTS_MIGRATION: usize = 8;
+    const DUE_AT_MIGRATION: usize = 9;
+
+    /// A database migrated up to (not including) migration `index`.
+    fn at_version(index: usize) -> Connection {
+        let connection = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..index] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection
+            .pragma_update(None, "user_version", index)
+            .unwrap();
+        connection
+    }
 
     /// Every row `sql` selects, as a tuple of its six columns.
     fn six_columns<A, B, C, D, E, F>(connection: &Connection, sql: &str) -> Vec<(A, B, C, D, E, F)>
@@ -237,14 +273,7 @@ mod tests {
 
     #[test]
     fn upgrading_a_file_counts_the_referrals_it_holds() {
-        let mut connection = Connection::open_in_memory().unwrap();
-        let previous = MIGRATIONS.len() - 1;
-        for migration in &MIGRATIONS[..previous] {
-            connection.execute_batch(migration).unwrap();
-        }
-        connection
-            .pragma_update(None, "user_version", previous)
-            .unwrap();
+        let mut connection = at_version(COUNTS_MIGRATION);
         connection
             .execute_batch(
                 "INSERT INTO programs VALUES ('prg_1', '{}'), ('prg_2', '{}');
@@ -298,5 +327,56 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn upgrading_a_file_makes_each_open_delivery_due_when_its_document_says() {
+        let mut connection = at_version(DUE_AT_MIGRATION);
+        let attempt = r#"{"n":1,"at":"2027-01-15T08:00:00.000Z","status":500,"response_ms":3,"error":null,"response_excerpt":null}"#;
+        connection
+            .execute_batch(&format!(
+                r#"INSERT INTO deliveries (id, webhook_id, state, created_at, version, doc) VALUES
+                ('dlv_new', 'wh_1', 'pending', 0, 1,
+                 '{{"attempts":[],"next_attempt_at":"2027-01-15T08:00:00.000Z"}}'),
+                ('dlv_held', 'wh_1', 'retrying', 0, 3,
+                 '{{"attempts":[{attempt}],"next_attempt_at":"2027-01-15T08:01:00.000Z",
+                   "claim":{{"attempt":2,"until":"2027-01-15T08:01:40.250Z"}}}}'),
+                ('dlv_stale_claim', 'wh_1', 'retrying', 0, 2,
+                 '{{"attempts":[{attempt}],"next_attempt_at":"2027-01-15T08:01:00.000Z",
+                   "claim":{{"attempt":1,"until":"2027-01-15T08:09:00.000Z"}}}}'),
+                ('dlv_done', 'wh_1', 'succeeded', 0, 3,
+                 '{{"attempts":[{attempt}],"next_attempt_at":null}}');
+                INSERT INTO jobs (id, delivery_id, attempt, visible_at, webhook_id)
+                VALUES ('dlv_new-1', 'dlv_new', 1, 0, 'wh_1');"#
+            ))
+            .unwrap();
+
+        prepare(&mut connection).unwrap();
+
+        let eight: i64 = 1_800_000_000_000; // 2027-01-15T08:00:00Z in milliseconds
+        let rows: Vec<(String, Option<i64>, i64)> = connection
+            .prepare("SELECT id, due_at, next_attempt FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("dlv_done".into(), None, 2),
+                ("dlv_held".into(), Some(eight + 100_250), 2),
+                ("dlv_new".into(), Some(eight), 1),
+                ("dlv_stale_claim".into(), Some(eight + 60_000), 2),
+            ]
+        );
+        let jobs: i64 = connection
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jobs'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(jobs, 0);
     }
 }

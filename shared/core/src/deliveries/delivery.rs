@@ -186,6 +186,20 @@ impl Delivery {
             .is_some_and(|claim| claim.attempt == job.attempt && claim.until > now)
     }
 
+    /// When a worker should next look at this delivery: never once it is final; while its next
+    /// attempt is claimed, not before the claim lapses (its holder may have died mid-send); else at
+    /// its next attempt. refwire-local's queue is this time on the delivery's own row.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        if self.state.is_final() {
+            return None;
+        }
+        let claimed_until = self
+            .claim
+            .filter(|claim| claim.attempt == self.next_attempt())
+            .map(|claim| claim.until);
+        self.next_attempt_at.max(claimed_until)
+    }
+
     /// Takes the attempt `job` asks for until `until`; the caller writes it with the version
     /// condition, which only one copy of the job passes.
     pub fn claim(&mut self, job: &DeliveryJob, until: Timestamp) {
@@ -256,5 +270,48 @@ impl Delivery {
 
     pub fn last_attempt(&self) -> Option<&Attempt> {
         self.attempts.last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliveries::retry::RetrySchedule;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_timestamp(1_800_000_000 + second, 0).unwrap()
+    }
+
+    fn failed_attempt() -> SendResult {
+        SendResult {
+            status: Some(500),
+            ..SendResult::default()
+        }
+    }
+
+    #[test]
+    fn a_delivery_is_due_at_its_next_attempt_until_a_claim_holds_it_and_never_once_final() {
+        let mut delivery = Delivery::new("evt_1", "referral.created", "prg_1", "wh_1", at(0));
+        assert_eq!(delivery.due_at(), Some(at(0)));
+
+        delivery.claim(&delivery.job(), at(40));
+        assert_eq!(delivery.due_at(), Some(at(40)));
+
+        let schedule = RetrySchedule::new(vec![60]).unwrap();
+        let verdict = delivery.record_attempt(failed_attempt(), &schedule, at(1));
+        assert_eq!(verdict, Verdict::RetryIn { seconds: 60 });
+        assert_eq!(delivery.due_at(), Some(at(61)));
+
+        // A claim on an attempt already recorded holds nothing back.
+        delivery.claim = Some(Claim {
+            attempt: 1,
+            until: at(100),
+        });
+        assert_eq!(delivery.due_at(), Some(at(61)));
+
+        delivery.claim(&delivery.job(), at(101));
+        delivery.record_attempt(failed_attempt(), &schedule, at(62));
+        assert_eq!(delivery.state, DeliveryState::Failed);
+        assert_eq!(delivery.due_at(), None);
     }
 }
