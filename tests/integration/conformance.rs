@@ -847,15 +847,12 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
     let hook = webhook(&program, "log");
     store.insert_webhook(&hook).await.unwrap();
     let mut ids = Vec::new();
-    for n in 0..5 {
+    let events: Vec<OutboxEvent> = (0..5)
+        .map(|_| event(&program, "referral.created", json!({}), start_time()))
+        .collect();
+    for (n, event) in (0..).zip(&events) {
         let at = start_time() + Duration::seconds(n);
-        let delivery = Delivery::new(
-            &format!("evt_{n}"),
-            "referral.created",
-            &program.id,
-            &hook.id,
-            at,
-        );
+        let delivery = Delivery::new(event, &hook.id, at);
         let stored = store.insert_delivery(&delivery).await.unwrap();
         assert_eq!(stored, delivery);
         ids.push(delivery.id);
@@ -875,13 +872,7 @@ pub async fn deliveries_insert_once_update_by_version_and_list_newest_first(stor
         .update_delivery(&progressed, expected_version)
         .await
         .unwrap();
-    let again = Delivery::new(
-        "evt_0",
-        "referral.created",
-        &program.id,
-        &hook.id,
-        start_time(),
-    );
+    let again = Delivery::new(&events[0], &hook.id, start_time());
     assert_eq!(store.insert_delivery(&again).await.unwrap(), progressed);
     assert!(matches!(
         store.update_delivery(&progressed, expected_version).await,

@@ -1,6 +1,7 @@
 //! Outbox events: written in the same transaction as the change that caused them, delivered later;
 //! and the use cases that read them back (the program's feed, a referral's events).
 
+use crate::deliveries::DeliveryIds;
 use crate::error::Error;
 use crate::ids::{EventId, ProgramId, WaitlistId, WebhookId};
 use crate::service::{MAX_PAGE_LIMIT, Principal, Refwire, page_limit};
@@ -62,6 +63,10 @@ pub struct OutboxEvent {
     /// receive only its events, and their envelope carries it. Absent from events stored before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waitlist_id: Option<WaitlistId>,
+    /// How fan-out names this event's deliveries; events stored before it was kept name none and
+    /// keep the ids they were first fanned out with (and are written back unchanged).
+    #[serde(default, skip_serializing_if = "DeliveryIds::is_digest")]
+    pub delivery_ids: DeliveryIds,
 }
 
 /// An outbox event as webhooks deliver it; field order is part of the contract (`id, event,
@@ -98,6 +103,7 @@ impl OutboxEvent {
             data,
             target_webhook: None,
             waitlist_id: None,
+            delivery_ids: DeliveryIds::Ordered,
         }
     }
 

@@ -151,7 +151,7 @@ string_id!(
     EventId
 );
 string_id!(
-    /// A delivery's id: `dlv_` and a digest of its event and webhook ids (see
+    /// A delivery's id: `dlv_`, then its event's ULID and a digest of its event and webhook ids (see
     /// [`crate::deliveries::delivery_id`]).
     DeliveryId
 );

@@ -74,7 +74,7 @@ impl EmbeddedStore {
         schema::prepare(&mut connection).map_err(unavailable)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(EmbeddedStore {
-            writer: Arc::new(writer::Writer::start(connection)?),
+            writer: Arc::new(writer::Writer::start(connection, path)?),
             readers: Arc::new(readers::Readers::new(path.to_path_buf())),
             outbox_written: Arc::new(Notify::new()),
             job_queued: Arc::new(Notify::new()),

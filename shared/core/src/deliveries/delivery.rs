@@ -2,6 +2,7 @@
 //! an attempt's result means for the delivery and its webhook.
 
 use crate::deliveries::retry::{AttemptOutcome, NextStep, RetrySchedule, classify, next_step};
+use crate::events::OutboxEvent;
 use crate::ids::{DeliveryId, EventId, ProgramId, WebhookId};
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -120,10 +121,40 @@ impl DeliveryJob {
     }
 }
 
+/// How an event's deliveries are named, fixed when the event is written, so that fan-out run again
+/// for it names them the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryIds {
+    /// `dlv_` and 32 hex digits of a digest of the (event, webhook) pair: events written before
+    /// ordered ids (their documents name no scheme) keep the ids they were first fanned out with.
+    #[default]
+    Digest,
+    /// `dlv_`, the event id's ULID, and 16 hex digits of the digest: ids sort by event time, so a
+    /// B-tree store (refwire-local's SQLite file) adds new deliveries at one end of its id index
+    /// instead of on a random page each, the costliest write of a delivery there.
+    Ordered,
+}
+
+impl DeliveryIds {
+    pub fn is_digest(&self) -> bool {
+        *self == DeliveryIds::Digest
+    }
+}
+
 /// The delivery id of an (event, webhook) pair: the same however often fan-out runs for it.
-pub fn delivery_id(event_id: &str, webhook_id: &str) -> DeliveryId {
-    let digest = Sha256::digest(format!("{event_id}\n{webhook_id}").as_bytes());
-    format!("dlv_{}", &hex::encode(digest)[..32]).into()
+pub fn delivery_id(event_id: &str, scheme: DeliveryIds, webhook_id: &str) -> DeliveryId {
+    let digest = hex::encode(Sha256::digest(
+        format!("{event_id}\n{webhook_id}").as_bytes(),
+    ));
+    match scheme {
+        DeliveryIds::Digest => format!("dlv_{}", &digest[..32]),
+        DeliveryIds::Ordered => {
+            let ulid = event_id.strip_prefix("evt_").unwrap_or(event_id);
+            format!("dlv_{ulid}{}", &digest[..16])
+        }
+    }
+    .into()
 }
 
 /// What an attempt's result means.
@@ -139,19 +170,14 @@ pub enum Verdict {
 }
 
 impl Delivery {
-    pub fn new(
-        event_id: &str,
-        event: &str,
-        program_id: &str,
-        webhook_id: &str,
-        now: Timestamp,
-    ) -> Self {
+    /// `event`'s delivery to the webhook `webhook_id`, due now.
+    pub fn new(event: &OutboxEvent, webhook_id: &str, now: Timestamp) -> Self {
         Delivery {
-            id: delivery_id(event_id, webhook_id),
-            program_id: program_id.into(),
+            id: delivery_id(&event.id, event.delivery_ids, webhook_id),
+            program_id: event.program_id.clone(),
             webhook_id: webhook_id.into(),
-            event_id: event_id.into(),
-            event: event.to_string(),
+            event_id: event.id.clone(),
+            event: event.event.clone(),
             state: DeliveryState::Pending,
             attempts: Vec::new(),
             round_start: 0,
@@ -277,6 +303,7 @@ impl Delivery {
 mod tests {
     use super::*;
     use crate::deliveries::retry::RetrySchedule;
+    use serde_json::json;
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_timestamp(1_800_000_000 + second, 0).unwrap()
@@ -291,7 +318,14 @@ mod tests {
 
     #[test]
     fn a_delivery_is_due_at_its_next_attempt_until_a_claim_holds_it_and_never_once_final() {
-        let mut delivery = Delivery::new("evt_1", "referral.created", "prg_1", "wh_1", at(0));
+        let event = OutboxEvent::new(
+            "evt_1".into(),
+            "prg_1",
+            "referral.created",
+            at(0),
+            json!({}),
+        );
+        let mut delivery = Delivery::new(&event, "wh_1", at(0));
         assert_eq!(delivery.due_at(), Some(at(0)));
 
         delivery.claim(&delivery.job(), at(40));
@@ -313,5 +347,58 @@ mod tests {
         delivery.record_attempt(failed_attempt(), &schedule, at(62));
         assert_eq!(delivery.state, DeliveryState::Failed);
         assert_eq!(delivery.due_at(), None);
+    }
+
+    #[test]
+    fn an_events_deliveries_are_named_by_its_scheme_and_ordered_ones_sort_by_event() {
+        let digest = delivery_id(
+            "evt_01JR9Z5V3K8XMPN7Q2W4Y6A8C0",
+            DeliveryIds::Digest,
+            "wh_1",
+        );
+        assert!(digest.starts_with("dlv_") && digest.len() == 36);
+        assert_eq!(
+            digest,
+            delivery_id(
+                "evt_01JR9Z5V3K8XMPN7Q2W4Y6A8C0",
+                DeliveryIds::Digest,
+                "wh_1"
+            )
+        );
+
+        let earlier = delivery_id(
+            "evt_01JR9Z5V3K8XMPN7Q2W4Y6A8C0",
+            DeliveryIds::Ordered,
+            "wh_9",
+        );
+        let later = delivery_id(
+            "evt_01JR9Z5V3M0000000000000000",
+            DeliveryIds::Ordered,
+            "wh_1",
+        );
+        assert!(earlier.starts_with("dlv_01JR9Z5V3K8XMPN7Q2W4Y6A8C0") && earlier.len() == 46);
+        assert!(earlier < later);
+        assert_ne!(
+            earlier,
+            delivery_id(
+                "evt_01JR9Z5V3K8XMPN7Q2W4Y6A8C0",
+                DeliveryIds::Ordered,
+                "wh_1"
+            )
+        );
+
+        // New events name the scheme; documents written before it name none and stay on digests.
+        let event = OutboxEvent::new(
+            "evt_2".into(),
+            "prg_1",
+            "referral.created",
+            at(0),
+            json!({}),
+        );
+        assert_eq!(event.delivery_ids, DeliveryIds::Ordered);
+        let mut stored = serde_json::to_value(&event).unwrap();
+        stored.as_object_mut().unwrap().remove("delivery_ids");
+        let before: OutboxEvent = serde_json::from_value(stored).unwrap();
+        assert_eq!(before.delivery_ids, DeliveryIds::Digest);
     }
 }

@@ -89,9 +89,7 @@ impl Dispatcher {
         });
         let now = self.deps.clock.now();
         let fresh: Vec<Delivery> = subscribed
-            .map(|webhook| {
-                Delivery::new(&event.id, &event.event, &event.program_id, &webhook.id, now)
-            })
+            .map(|webhook| Delivery::new(event, &webhook.id, now))
             .collect();
         // Inserted together, so an embedded store commits them at once rather than one by one.
         let stored =
