@@ -5,6 +5,7 @@ mod aws_pipeline;
 mod bad_input;
 mod conformance;
 mod dashboard;
+mod embedded_file;
 mod handlers;
 mod js_json;
 mod lambda_runtime;
