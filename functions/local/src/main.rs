@@ -22,9 +22,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// glibc's allocator took about a seventh of the CPU under delivery load, much of it contended
-/// between the runtime's threads; mimalloc keeps per-thread heaps.
+/// between the runtime's threads. jemalloc gave 10-15% more deliveries per second with peak RSS
+/// still under 45 MB; mimalloc gave as much but peaked at 80-120 MB.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// How often lapsed referrals are expired (emitting `referral.expired`) and old events and delivery
 /// logs purged, and how many referrals per pass.
