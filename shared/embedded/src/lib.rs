@@ -198,7 +198,7 @@ impl EmbeddedStore {
     /// The JSON document of the one row `sql` (taking the id as `?1`) selects, if any.
     async fn doc_by_id<T>(&self, sql: &'static str, id: &str) -> Result<Option<T>, StoreError>
     where
-        T: serde::de::DeserializeOwned + Send + 'static,
+        T: serde::de::DeserializeOwned,
     {
         self.readers
             .run_here(|conn| {

@@ -187,8 +187,9 @@ CREATE INDEX referrals_lapsing_by_program ON referrals (program_id, status, expi
     r#"
 -- A delivery is its own job: due_at (ms) is when a worker should next look at it (its next attempt,
 -- or the end of a claim on that attempt; NULL once final) and next_attempt the attempt it makes.
--- Claims are kept in memory by the process (a restart drops them). This saves a row written,
--- leased and deleted per attempt; the jobs table goes.
+-- Which deliveries are being sent is held in the process's memory (a restart drops the holds;
+-- claims in the documents keep in-flight attempts back). This saves a row written, leased and
+-- deleted per attempt; the jobs table goes.
 ALTER TABLE deliveries ADD COLUMN due_at INTEGER;
 ALTER TABLE deliveries ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 1;
 UPDATE deliveries SET
